@@ -1,0 +1,289 @@
+"""Per-layer solvers: given a :class:`~layerinv.system.LayerSystem`, find the layer's input h.
+
+Every kernel first tries one Cholesky least-squares solve on the equation rows (the fast path),
+recomputes every constraint itself, and calls HiGHS only when the fast answer cannot be accepted:
+
+* ``exact``: accept when every row holds within ``delta``; otherwise a certified lower bound
+  above ``delta`` proves the layer infeasible, and only the undecided cases reach the LP.
+* ``linf`` / ``l1``: accept the least-squares point when the certified bracket
+  ``[lower, upper]`` on the optimum is narrower than ``gap_tol``; otherwise solve the LP.
+
+Nothing here trusts a solver: the objective, the violation and the bound are recomputed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.linalg import blas, lapack
+
+from ._highs import solve_lp
+from .system import dual_bound, residual_bound
+
+__all__ = ["LayerOutcome", "solve_exact", "solve_linf", "solve_l1"]
+
+_COND = 1e-10  # Cholesky pivots below this fraction of the largest (squared) mean rank deficiency
+
+
+@dataclass
+class LayerOutcome:
+    """What one layer's solve produced (internal; the driver turns it into a ``LayerRecord``)."""
+
+    h: np.ndarray
+    path: str  # "lstsq" or "lp"
+    status: str  # "exact", "optimal", "bracket", "infeasible", "time_limit", "failed"
+    objective: float  # the value attained at h, recomputed by us
+    lower: float  # a certified lower bound on the optimum (-inf if none)
+    violation: float  # largest violation of the solved problem's own constraints, recomputed
+    unique: bool  # the equation rows pin h (full column rank)
+    message: str = ""
+    bound: object = None  # the DualBound behind ``lower``
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def lstsq(M, c):
+    """Least squares ``argmin ||M h - c||`` by Cholesky on the normal equations with one step of
+    iterative refinement. Returns ``(h, r)`` with ``r = c - M h``, or ``None`` when M (m, n) has
+    fewer rows than columns or is numerically rank deficient."""
+    m, n = M.shape
+    if m < n or n == 0:
+        return None
+    Mt = M.T  # Fortran-ordered view: BLAS needs no copy
+    gram = blas.dsyrk(1.0, Mt)
+    chol, info = lapack.dpotrf(gram, lower=0, clean=1)
+    if info != 0:
+        return None
+    d = np.diag(chol)
+    if d.min() ** 2 < _COND * d.max() ** 2:
+        return None
+    h, _ = lapack.dpotrs(chol, blas.dgemv(1.0, Mt, c))
+    r = c - blas.dgemv(1.0, Mt, h, trans=1)
+    dh, _ = lapack.dpotrs(chol, blas.dgemv(1.0, Mt, r))
+    h = h + dh
+    r = c - blas.dgemv(1.0, Mt, h, trans=1)
+    return h, r
+
+
+def full_rank(M):
+    """Whether M has full column rank (checked by the same Cholesky test as :func:`lstsq`)."""
+    m, n = M.shape
+    if m < n:
+        return False
+    if n == 0:
+        return True
+    chol, info = lapack.dpotrf(blas.dsyrk(1.0, M.T), lower=0, clean=1)
+    if info != 0:
+        return False
+    d = np.diag(chol)
+    return bool(d.min() ** 2 >= _COND * d.max() ** 2)
+
+
+def _fast_point(system):
+    """Least-squares point on the equation rows, clipped to h >= 0 where needed."""
+    sol = lstsq(system.M_E, system.c_E)
+    if sol is None:
+        return None, None
+    h, r = sol
+    if system.nonneg:
+        h = np.maximum(h, 0.0)
+    return h, r
+
+
+# ---------------------------------------------------------------------------------- LP forms
+def _linf_lp(system, t_upper=None, time_limit=None):
+    """``min t`` s.t. ``|M_E h - c_E| <= t``, ``M_I h - c_I <= t`` (t in [0, t_upper]).
+
+    With ``t_upper`` given the cost is zero: the fixed-ε feasibility form of the paper.
+    Returns ``(h, lp_solution, (y_E, y_I) candidates)``.
+    """
+    ME, MI = system.M_E, system.M_I
+    nE, nI, n = ME.shape[0], MI.shape[0], system.n_in
+    A = np.empty((2 * nE + nI, n + 1))
+    A[:nE, :n] = ME
+    A[nE:2 * nE, :n] = -ME
+    A[2 * nE:, :n] = MI
+    A[:, n] = -1.0
+    b = np.concatenate([system.c_E, -system.c_E, system.c_I])
+    cost = np.zeros(n + 1)
+    if t_upper is None:
+        cost[n] = 1.0
+    lo = np.concatenate([np.zeros(n) if system.nonneg else np.full(n, -np.inf), [0.0]])
+    hi = np.concatenate([np.full(n, np.inf), [np.inf if t_upper is None else t_upper]])
+    sol = solve_lp(cost, A, b, lo, hi, time_limit=time_limit)
+    cands = []
+    if sol.y is not None:
+        for s in (1.0, -1.0):
+            lam = np.maximum(s * sol.y, 0.0)
+            cands.append((lam[:nE] - lam[nE:2 * nE], lam[2 * nE:]))
+    h = None if sol.x is None else sol.x[:n]
+    return h, sol, cands
+
+
+def _l1_lp(system, budget=None, time_limit=None):
+    """``min sum(p + q) + sum(s)`` s.t. ``M_E h - p + q = c_E``, ``M_I h - s <= c_I`` (p, q, s >= 0).
+
+    With ``budget`` given: feasibility of ``sum <= budget`` (an extra row, zero cost).
+    """
+    ME, MI = system.M_E, system.M_I
+    nE, nI, n = ME.shape[0], MI.shape[0], system.n_in
+    ncol = n + 2 * nE + nI
+    nrow = nE + nI + (1 if budget is not None else 0)
+    A = np.zeros((nrow, ncol))
+    A[:nE, :n] = ME
+    A[nE:nE + nI, :n] = MI
+    A[np.arange(nE), n + np.arange(nE)] = -1.0
+    A[np.arange(nE), n + nE + np.arange(nE)] = 1.0
+    A[nE + np.arange(nI), n + 2 * nE + np.arange(nI)] = -1.0
+    upper = np.concatenate([system.c_E, system.c_I])
+    lower = np.concatenate([system.c_E, np.full(nI, -np.inf)])
+    cost = np.concatenate([np.zeros(n), np.ones(2 * nE + nI)])
+    if budget is not None:
+        A[-1, n:] = 1.0
+        upper = np.append(upper, budget)
+        lower = np.append(lower, -np.inf)
+        cost = np.zeros(ncol)
+    lo = np.concatenate([np.zeros(n) if system.nonneg else np.full(n, -np.inf), np.zeros(2 * nE + nI)])
+    hi = np.full(ncol, np.inf)
+    sol = solve_lp(cost, A, upper, lo, hi, time_limit=time_limit, row_lower=lower)
+    cands = []
+    if sol.y is not None:
+        for s in (1.0, -1.0):
+            y = s * sol.y[:nE + nI]
+            cands.append((-y[:nE], -y[nE:]))
+            cands.append((y[:nE], y[nE:]))
+    h = None if sol.x is None else sol.x[:n]
+    return h, sol, cands
+
+
+def _best_bound(system, cands, norm):
+    best = None
+    for yE, yI in cands:
+        bd = dual_bound(system, yE, yI, norm)
+        if best is None or bd.value > best.value:
+            best = bd
+    return best
+
+
+def _value(system, h, norm):
+    return system.linf_value(h) if norm == "linf" else system.l1_value(h)
+
+
+def _solve_lp(system, norm, time_limit, feas_tol, budget=None):
+    """Run the LP for ``norm`` and check its answer; returns an :class:`LayerOutcome`."""
+    form = _linf_lp if norm == "linf" else _l1_lp
+    h, sol, cands = form(system, budget, time_limit)
+    bound = _best_bound(system, cands, norm) if budget is None else None
+    lower = bound.value if bound is not None else -np.inf
+    if sol.status in ("time_limit", "iteration_limit"):
+        if h is None:
+            return LayerOutcome(np.full(system.n_in, np.nan), "lp", "time_limit", np.inf, lower, np.inf, False,
+                                f"HiGHS stopped without a solution ({sol.raw}).", bound)
+    elif sol.status == "infeasible" and budget is not None:
+        return LayerOutcome(np.full(system.n_in, np.nan), "lp", "infeasible", np.inf, lower, np.inf, False,
+                            f"no h meets the budget {budget:g} (HiGHS: {sol.raw}).", bound)
+    elif sol.status != "optimal" or h is None:
+        return LayerOutcome(np.full(system.n_in, np.nan), "lp", "failed", np.inf, lower, np.inf, False,
+                            f"HiGHS did not solve the layer LP ({sol.raw}).", bound)
+    # our own check of the solver's point
+    sign_viol = system.sign_violation(h)
+    if system.nonneg:
+        h = np.maximum(h, 0.0)
+    value = _value(system, h, norm)
+    claimed = sol.objective if budget is None else budget
+    tol = feas_tol * (1.0 + system.scale)
+    violation = max(value - claimed, 0.0, sign_viol)
+    status = "optimal" if budget is None else "feasible"
+    msg = f"HiGHS: {sol.raw}"
+    if violation > tol * (1 + (system.M_E.shape[0] if norm == "l1" else 0)):
+        status = "failed"
+        msg = (f"HiGHS reported {sol.raw} with objective {claimed:.3g}, but our recomputation at its point "
+               f"gives {value:.3g} (violation {violation:.2g} > tolerance {tol:.2g}).")
+    elif sol.status != "optimal":
+        status = "time_limit"
+        msg = f"HiGHS stopped early ({sol.raw}); the point is feasible but may not be optimal."
+    return LayerOutcome(h, "lp", status, value, lower, violation, False, msg, bound)
+
+
+# ---------------------------------------------------------------------------------- kernels
+def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
+    """Find h with every row of ``system`` satisfied within ``delta`` (ℓ∞), or prove none exists.
+
+    Status ``"exact"`` (h found, ``objective`` is its largest violation), ``"infeasible"`` (``bound``
+    is a certified lower bound above ``delta``), or ``"failed"`` / ``"time_limit"``.
+    """
+    t0 = time.perf_counter()
+    h, r = _fast_point(system)
+    unique = h is not None
+    if h is not None:
+        value = system.linf_value(h)
+        if value <= delta:
+            return LayerOutcome(h, "lstsq", "exact", value, 0.0, value, True, "", None,
+                                time.perf_counter() - t0)
+        bound = residual_bound(system, r, "linf")
+        if bound.value > delta:
+            return LayerOutcome(h, "lstsq", "infeasible", value, bound.value, value, True,
+                                f"the equation rows alone cannot be met within {delta:.3g}: every h (with "
+                                f"||h||_inf <= {bound.radius:.3g}) leaves a residual >= {bound.value:.3g}.",
+                                bound, time.perf_counter() - t0)
+    out = _solve_lp(system, "linf", time_limit, feas_tol)
+    out.unique = unique
+    out.seconds = time.perf_counter() - t0
+    if out.status == "optimal":
+        if out.objective <= delta:
+            out.status, out.violation = "exact", out.objective
+        elif out.lower > delta:
+            out.status = "infeasible"
+            out.message = (f"the layer's rows cannot be met within {delta:.3g}: every h (with ||h||_inf <= "
+                           f"{out.bound.radius:.3g}) leaves a violation >= {out.lower:.3g}.")
+        else:
+            out.status = "failed"
+            out.message = (f"the LP optimum {out.objective:.3g} exceeds the tolerance {delta:.3g}, but its dual "
+                           f"bound {out.lower:.3g} does not certify infeasibility.")
+    return out
+
+
+def _solve_noisy(system, norm, eps, gap_tol, time_limit, feas_tol):
+    t0 = time.perf_counter()
+    h, r = _fast_point(system)
+    unique = h is not None
+    if h is not None and eps is None:
+        upper = _value(system, h, norm)
+        bound = residual_bound(system, r, norm)
+        if upper - bound.value <= gap_tol:
+            return LayerOutcome(h, "lstsq", "bracket", upper, bound.value, 0.0, True,
+                                f"certified bracket [{bound.value:.3g}, {upper:.3g}] (gap <= {gap_tol:.2g}).",
+                                bound, time.perf_counter() - t0)
+    if h is not None and eps is not None and _value(system, h, norm) <= eps:
+        return LayerOutcome(h, "lstsq", "feasible", _value(system, h, norm), -np.inf, 0.0, True,
+                            f"the least-squares point meets the budget {eps:g}.", None, time.perf_counter() - t0)
+    out = _solve_lp(system, norm, time_limit, feas_tol, budget=eps)
+    if out.status == "infeasible":  # certify with the min-objective LP's dual
+        opt = _solve_lp(system, norm, time_limit, feas_tol)
+        out.lower, out.bound = opt.lower, opt.bound
+        if opt.lower > eps:
+            out.message = (f"no h meets the noise budget {eps:g}: every h (with ||h||_inf <= "
+                           f"{opt.bound.radius:.3g}) needs at least {opt.lower:.3g}.")
+        else:
+            out.status = "failed"
+            out.message += f" (HiGHS says infeasible, but its dual bound {opt.lower:.3g} does not prove it)."
+    out.unique = unique
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def solve_linf(system, *, eps=None, gap_tol=0.0, time_limit=None, feas_tol=1e-9):
+    """``min t`` s.t. ``|M_E h - c_E| <= t``, ``M_I h - c_I <= t`` (h >= 0 if ``system.nonneg``).
+
+    With ``eps``: any h feasible at ``t = eps`` (the paper's form), or status ``"infeasible"``.
+    """
+    return _solve_noisy(system, "linf", eps, gap_tol, time_limit, feas_tol)
+
+
+def solve_l1(system, *, eps=None, gap_tol=0.0, time_limit=None, feas_tol=1e-9):
+    """``min sum e`` s.t. ``|M_E h - c_E| <= e_E``, ``M_I h - c_I <= e_I``, ``e >= 0``.
+
+    With ``eps``: any h with ``sum e <= eps``, or status ``"infeasible"``.
+    """
+    return _solve_noisy(system, "l1", eps, gap_tol, time_limit, feas_tol)

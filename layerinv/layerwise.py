@@ -1,0 +1,120 @@
+"""The layer-by-layer scheme: invert the last layer, then the one below, down to z."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .certificate import Certificate, output_range_violations
+from .kernels import solve_exact, solve_l1, solve_linf
+from .result import LayerRecord, Result
+from .system import build_system
+
+__all__ = ["layerwise"]
+
+
+def _record(i, L, system, out):
+    obj = (out.lower, out.objective) if out.status == "bracket" else out.objective
+    return LayerRecord(i, L.n_in, L.n_out, int(system.E.size if L.activation.name == "relu" else L.n_out),
+                       out.path, obj, float(out.violation), out.status, bool(out.unique), out.seconds, out.message)
+
+
+def _threshold(a, factor, floor):
+    """Activity threshold read off the data: the most negative entry of a ReLU output is pure noise."""
+    return max(factor * max(-float(np.min(a)), 0.0), floor)
+
+
+def layerwise(G, x, mode, *, tol=1e-8, eps=None, gap_tol=1e-6, time_limit=None):
+    """Invert ``G`` at a single observation ``x`` (shape (n,)) layer by layer.
+
+    ``mode`` is ``"exact"``, ``"linf"`` or ``"l1"``; see :func:`layerinv.invert` for the options.
+    """
+    t0 = time.perf_counter()
+    a = x
+    records, tols, eq_rows = [], [0.0] * G.depth, {}
+    all_unique = True
+    certificate = None
+    fail_status, fail_msg = None, ""
+    for i in range(G.depth - 1, -1, -1):
+        L = G.layers[i]
+        nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
+        scale = max(float(np.max(np.abs(a))), 1e-300)
+        if mode == "exact":
+            delta = tol * scale
+            tols[i] = delta
+            bad = output_range_violations(L.activation, a, delta)
+            if bad.size:
+                certificate = Certificate(i, "range", tols, G, x, rows=bad, E=dict(eq_rows))
+                fail_status = "infeasible" if all_unique else "inconclusive"
+                fail_msg = (f"x is not in the range of G: {bad.size} entries of layer {i}'s target lie outside the "
+                            f"range of its {L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
+                            f"tolerance {delta:.3g}).")
+                break
+            thr = _threshold(a, 10.0, delta)
+        else:
+            thr = eps if eps is not None else _threshold(a, 1.0, 1e-9 * scale)
+        system = build_system(L, a, thr, nonneg)
+        if mode == "exact":
+            out = solve_exact(system, delta, time_limit=time_limit)
+        else:
+            kernel = solve_linf if mode == "linf" else solve_l1
+            out = kernel(system, eps=eps, gap_tol=gap_tol * scale, time_limit=time_limit)
+        records.append(_record(i, L, system, out))
+        eq_rows[i] = system.E
+        if out.status == "infeasible":
+            if mode == "exact":
+                certificate = _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta)
+            if all_unique and (certificate is not None or mode != "exact"):
+                fail_status = "infeasible"
+                fail_msg = f"x is not in the range of G: layer {i} proves it. {out.message}"
+            else:
+                fail_status = "inconclusive"
+                fail_msg = (f"layer {i} has no solution for the input chosen for layer {i + 1}, whose input was not "
+                            f"unique; this does not prove x is outside the range of G (try method='milp'). "
+                            f"{out.message}")
+            break
+        if out.status in ("failed", "time_limit"):
+            fail_status, fail_msg = out.status, f"layer {i}: {out.message}"
+            break
+        all_unique = all_unique and out.unique
+        a = out.h
+    if fail_status is not None:
+        z = np.full(G.k, np.nan) if not records or records[-1].index != 0 or fail_status != "time_limit" else a
+        return Result(np.full(G.k, np.nan), fail_status, fail_msg, np.nan, time.perf_counter() - t0, records,
+                      mode, certificate)
+    z = a
+    residual = relative_residual(G, z, x)
+    status = {"exact": "exact", "linf": "optimal", "l1": "optimal"}[mode] if eps is None else "feasible"
+    if mode == "exact":
+        worst = float(np.max(np.abs(G(z) - x)))
+        msg = f"every layer solved within tolerance; max |G(z) - x| = {worst:.3g}."
+        if not all_unique:
+            msg += " The preimage is not unique (a layer had too few active rows); z is one of them."
+    else:
+        kinds = sorted({r.status for r in records})
+        msg = f"per-layer {mode} problems solved ({', '.join(kinds)}); objectives top to bottom: " + ", ".join(
+            (f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" if isinstance(r.objective, tuple)
+             else f"{r.objective:.3g}") for r in records)
+    return Result(z, status, msg, residual, time.perf_counter() - t0, records, mode, None)
+
+
+def _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta):
+    """Package an infeasibility bound as a :class:`Certificate` and check it before showing it."""
+    bound = out.bound
+    if bound is None:
+        return None
+    yE = bound.y_E
+    if G.layers[i].activation.name == "leaky_relu":  # rows near 0 have an undetermined slope
+        yE = np.where(np.abs(a) > delta, yE, 0.0)
+    cert = Certificate(i, "dual", list(tols), G, x, E={j: np.asarray(e) for j, e in eq_rows.items()},
+                       I=system.I, y_E=yE, y_I=bound.y_I, bound=bound.value, radius=bound.radius)
+    return cert if cert.check() else None
+
+
+def relative_residual(G, z, x):
+    """``||G(z) - x|| / ||x||`` (absolute when x = 0)."""
+    if not np.all(np.isfinite(z)):
+        return np.nan
+    nx = float(np.linalg.norm(x))
+    r = float(np.linalg.norm(G(z) - x))
+    return r / nx if nx > 0 else r

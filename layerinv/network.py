@@ -1,0 +1,319 @@
+"""Feed-forward generators made of affine maps and elementwise activations.
+
+``ReLUNet`` is the one network type the inversion code understands. A layer is an affine map
+``u = W h + b`` followed by an activation; ``W`` is kept in PyTorch's (out, in) layout. Only
+``Layer.affine`` and ``Layer.rows`` touch ``W``, so a sparse or convolutional affine map can later
+stand where the dense matrix stands.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import as_float_array, as_rng
+
+__all__ = ["Activation", "Layer", "ReLUNet"]
+
+_HIDDEN_ACTS = ("relu", "leaky_relu")
+_OUTPUT_ACTS = ("relu", "leaky_relu", "identity", "sigmoid", "tanh")
+_FORMAT = "layerinv.ReLUNet"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation: ``relu``, ``leaky_relu`` (with ``slope``), ``identity``,
+    ``sigmoid`` or ``tanh``."""
+
+    name: str
+    slope: float = 0.0
+
+    def __call__(self, u):
+        if self.name == "relu":
+            return np.maximum(u, 0.0)
+        if self.name == "leaky_relu":
+            return np.where(u >= 0, u, self.slope * u)
+        if self.name == "identity":
+            return u
+        if self.name == "sigmoid":
+            return 0.5 * (1.0 + np.tanh(0.5 * u))  # overflow-free logistic
+        return np.tanh(u)
+
+    @property
+    def nonnegative(self):
+        """True when every output of this activation is >= 0 (the next layer's input is h >= 0)."""
+        return self.name in ("relu", "sigmoid")
+
+    def spec(self):
+        """The constructor form: ``"relu"`` or ``("leaky_relu", slope)``."""
+        return ("leaky_relu", self.slope) if self.name == "leaky_relu" else self.name
+
+    @classmethod
+    def parse(cls, spec, where="activation", last=True):
+        allowed = _OUTPUT_ACTS if last else _HIDDEN_ACTS
+        if isinstance(spec, Activation):
+            spec = spec.spec()
+        if isinstance(spec, (tuple, list)) and len(spec) == 2 and spec[0] == "leaky_relu":
+            slope = spec[1]
+            if isinstance(slope, bool) or not isinstance(slope, numbers.Real) or not (0 < slope < 1):
+                raise ValueError(f"{where}: the leaky_relu slope must be a number in (0, 1); got {slope!r}.")
+            return cls("leaky_relu", float(slope))
+        if isinstance(spec, str) and spec in allowed and spec != "leaky_relu":
+            return cls(spec)
+        hint = ' ("identity", "sigmoid" and "tanh" are allowed on the last layer only)' if not last else ""
+        raise ValueError(
+            f"{where} must be one of {', '.join(repr(a) for a in allowed if a != 'leaky_relu')} "
+            f"or ('leaky_relu', slope){hint}; got {spec!r}."
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One layer ``x = act(W h + b)``.
+
+    Attributes
+    ----------
+    weight : ndarray, shape (n_out, n_in)
+    bias : ndarray, shape (n_out,)
+        Zeros when the layer has no bias.
+    activation : Activation
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    activation: Activation
+
+    @property
+    def n_in(self):
+        return self.weight.shape[1]
+
+    @property
+    def n_out(self):
+        return self.weight.shape[0]
+
+    def affine(self, h):
+        """Pre-activation ``W h + b`` for h of shape (n_in,) or (batch, n_in)."""
+        return h @ self.weight.T + self.bias
+
+    def rows(self, idx):
+        """Dense rows ``W[idx]`` and ``b[idx]``."""
+        return self.weight[idx], self.bias[idx]
+
+
+class ReLUNet:
+    """A generator ``G(z) = act_d(W_d ... act_1(W_1 z + b_1) ... + b_d)``.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        ``weights[i]`` has PyTorch's (out, in) shape (n_i, n_{i-1}).
+    biases : sequence of (array_like or None), optional
+        ``biases[i]`` of shape (n_i,), or None for no bias.
+    activations : sequence, optional
+        ``activations[i]`` is ``"relu"`` (the default), ``("leaky_relu", slope)``, or, for the last
+        layer only, ``"identity"``, ``"sigmoid"`` or ``"tanh"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layerinv import ReLUNet
+    >>> G = ReLUNet.random([5, 20, 40], rng=0)
+    >>> G.dims
+    [5, 20, 40]
+    >>> G(np.ones(5)).shape
+    (40,)
+    """
+
+    def __init__(self, weights, biases=None, activations=None):
+        if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__") or len(weights) == 0:
+            raise TypeError("weights must be a non-empty list of 2-D arrays, one per layer; "
+                            f"got {type(weights).__name__}.")
+        d = len(weights)
+        biases = [None] * d if biases is None else list(biases)
+        activations = ["relu"] * d if activations is None else list(activations)
+        if len(biases) != d:
+            raise ValueError(f"biases must have one entry per layer ({d}); got {len(biases)}.")
+        if len(activations) != d:
+            raise ValueError(f"activations must have one entry per layer ({d}); got {len(activations)}.")
+        layers = []
+        for i, (W, b, act) in enumerate(zip(weights, biases, activations)):
+            W = as_float_array(W, f"weights[{i}]", ndim=2)
+            if min(W.shape) == 0:
+                raise ValueError(f"weights[{i}] must have at least one row and column; got shape {W.shape}.")
+            if layers and W.shape[1] != layers[-1].n_out:
+                raise ValueError(
+                    f"weights[{i}] must have {layers[-1].n_out} columns to follow weights[{i - 1}] "
+                    f"of shape {layers[-1].weight.shape} (PyTorch's (out, in) layout); got shape {W.shape}."
+                )
+            if b is None:
+                b = np.zeros(W.shape[0])
+            else:
+                b = as_float_array(b, f"biases[{i}]", shape=(W.shape[0],))
+            a = Activation.parse(act, f"activations[{i}]", last=(i == d - 1))
+            W.setflags(write=False)
+            b.setflags(write=False)
+            layers.append(Layer(W, b, a))
+        self.layers = tuple(layers)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dims(self):
+        """``[k, n_1, ..., n_d]``: the latent size then every layer's width."""
+        return [self.layers[0].n_in] + [L.n_out for L in self.layers]
+
+    @property
+    def k(self):
+        """Latent dimension."""
+        return self.layers[0].n_in
+
+    @property
+    def n(self):
+        """Output dimension."""
+        return self.layers[-1].n_out
+
+    @property
+    def depth(self):
+        return len(self.layers)
+
+    @property
+    def has_bias(self):
+        return any(np.any(L.bias != 0) for L in self.layers)
+
+    def __repr__(self):
+        acts = ", ".join(repr(L.activation.spec()) for L in self.layers)
+        return f"ReLUNet(dims={self.dims}, activations=[{acts}], bias={self.has_bias})"
+
+    # ------------------------------------------------------------------ forward
+    def check_latent(self, z, name="z"):
+        """Validate a latent of shape (k,) or (batch, k) and return it as float64."""
+        z = as_float_array(z, name, ndim=(1, 2))
+        if z.shape[-1] != self.k:
+            raise ValueError(f"{name} must have shape ({self.k},) or (batch, {self.k}) to match G's latent size; "
+                             f"got {z.shape}.")
+        return z
+
+    def check_output(self, x, name="x"):
+        """Validate an observation of shape (n,) or (batch, n) and return it as float64."""
+        x = as_float_array(x, name, ndim=(1, 2))
+        if x.shape[-1] != self.n:
+            raise ValueError(f"{name} must have shape ({self.n},) or (batch, {self.n}) to match G's output; "
+                             f"got {x.shape}.")
+        return x
+
+    def forward(self, z, *, all_layers=False):
+        """Forward pass.
+
+        Parameters
+        ----------
+        z : array_like, shape (k,) or (batch, k)
+        all_layers : bool
+            Return the list ``[z, x_1, ..., x_d]`` of every layer's output instead of ``x_d``.
+        """
+        h = self.check_latent(z)
+        outs = [h]
+        for L in self.layers:
+            h = L.activation(L.affine(h))
+            outs.append(h)
+        return outs if all_layers else h
+
+    def __call__(self, z):
+        """``G(z)`` for z of shape (k,) or (batch, k); returns shape (n,) or (batch, n)."""
+        return self.forward(z)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def random(cls, dims, rng, bias=False, activation="relu", output_activation=None):
+        """A random generator with i.i.d. N(0, 1/n_out) weights (the paper's setup).
+
+        Parameters
+        ----------
+        dims : sequence of int
+            ``[k, n_1, ..., n_d]``.
+        rng : int or numpy.random.Generator
+        bias : bool
+            Draw biases i.i.d. N(0, 1/n_out) as well.
+        activation : str or tuple
+            Activation of every layer, e.g. ``"relu"`` or ``("leaky_relu", 0.1)``.
+        output_activation : str or tuple, optional
+            The last layer's activation; defaults to ``activation``.
+        """
+        rng = as_rng(rng)
+        if isinstance(dims, (str, bytes)) or not hasattr(dims, "__len__") or len(dims) < 2:
+            raise ValueError(f"dims must be a list [k, n_1, ..., n_d] of at least two sizes; got {dims!r}.")
+        for i, n in enumerate(dims):
+            if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+                raise ValueError(f"dims[{i}] must be a positive integer; got {n!r}.")
+        dims = [int(n) for n in dims]
+        weights, biases = [], []
+        for n_in, n_out in zip(dims[:-1], dims[1:]):
+            weights.append(rng.normal(0.0, 1.0 / np.sqrt(n_out), size=(n_out, n_in)))
+            biases.append(rng.normal(0.0, 1.0 / np.sqrt(n_out), size=n_out) if bias else None)
+        acts = [activation] * (len(dims) - 1)
+        if output_activation is not None:
+            acts[-1] = output_activation
+        return cls(weights, biases, acts)
+
+    @classmethod
+    def from_torch(cls, module):
+        """Convert an ``nn.Sequential`` of Linear / ReLU / LeakyReLU / Sigmoid / Tanh / Identity.
+
+        ``BatchNorm1d`` in eval mode is folded into the preceding affine map, consecutive affine
+        maps are composed, nested ``nn.Sequential`` containers are flattened and ``Dropout`` in
+        eval mode is the identity. Anything else raises a ``TypeError`` naming the layer.
+        """
+        from ._torch import sequential_to_layers
+
+        weights, biases, acts = sequential_to_layers(module)
+        return cls(weights, biases, acts)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path):
+        """Write the network to ``path`` (.npz; no pickles). ``ReLUNet.load`` reads it back exactly."""
+        arrays = {"format": np.array(_FORMAT), "version": np.array(_FORMAT_VERSION),
+                  "n_layers": np.array(self.depth)}
+        for i, L in enumerate(self.layers):
+            arrays[f"W{i}"] = np.asarray(L.weight)
+            arrays[f"b{i}"] = np.asarray(L.bias)
+            arrays[f"act{i}"] = np.array(L.activation.name)
+            arrays[f"slope{i}"] = np.array(L.activation.slope)
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a network written by :meth:`save`.
+
+        Files are untrusted input: nothing is unpickled, and a corrupt or foreign file raises a
+        ``ValueError`` naming the file and what is missing.
+        """
+        path = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                data = {key: f[key] for key in f.files}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"network file {path!r} does not exist.") from None
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise ValueError(f"network file {path!r} is not a readable .npz archive written by "
+                             f"ReLUNet.save ({type(exc).__name__}: {exc}).") from None
+        if not isinstance(data, dict) or "format" not in data or str(data["format"]) != _FORMAT:
+            keys = ", ".join(sorted(data)) if isinstance(data, dict) else "none"
+            raise ValueError(f"network file {path!r} was not written by ReLUNet.save: its 'format' entry is "
+                             f"missing or not {_FORMAT!r} (keys found: {keys}).")
+        try:
+            d = int(data["n_layers"])
+            weights = [data[f"W{i}"] for i in range(d)]
+            biases = [data[f"b{i}"] for i in range(d)]
+            acts = []
+            for i in range(d):
+                name = str(data[f"act{i}"])
+                acts.append(("leaky_relu", float(data[f"slope{i}"])) if name == "leaky_relu" else name)
+        except KeyError as exc:
+            raise ValueError(f"network file {path!r} is incomplete: entry {exc.args[0]!r} is missing.") from None
+        try:
+            return cls(weights, biases, acts)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"network file {path!r} holds an invalid network: {exc}") from None

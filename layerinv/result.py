@@ -1,0 +1,163 @@
+"""The one result type returned by every inversion and recovery method."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Result", "LayerRecord", "STATUSES"]
+
+#: Every status a :class:`Result` can carry, with its meaning.
+STATUSES = {
+    "exact": "z reproduces x within the stated tolerance; every layer was solved and verified.",
+    "optimal": "every layer's noise-model problem was solved to optimality (or to a certified bracket "
+               "narrower than the stated gap) and verified by us.",
+    "feasible": "a z meeting the stated noise budget eps at every layer was found and verified.",
+    "infeasible": "x is not in the range of G (within the tolerance or budget); Result.certificate proves it.",
+    "inconclusive": "the layer-wise path failed below a layer whose input was not unique; no claim about x.",
+    "max_iter": "an iterative method (gd) used its whole step budget.",
+    "converged": "an iterative method (gd) stopped because its objective stopped decreasing.",
+    "time_limit": "a solver ran out of time; z is the best point found, if any.",
+    "failed": "a solver failed or its answer did not pass our checks; see message.",
+}
+_OK = {"exact", "optimal", "feasible", "max_iter", "converged"}
+
+
+@dataclass
+class LayerRecord:
+    """How one layer was inverted.
+
+    Attributes
+    ----------
+    index : int
+        Layer index, 0 = first layer (the one fed by z).
+    n_in, n_out : int
+        The layer's input and output sizes.
+    active : int
+        Rows used as equations (active units of the target).
+    path : str
+        ``"lstsq"`` (Cholesky least squares), ``"lp"`` (HiGHS), ``"gd"`` or ``"milp"``.
+    objective : float or tuple
+        The layer's optimum (t for ℓ∞, Σe for ℓ1, the largest violation for exact); a tuple
+        ``(lower, upper)`` when the answer is a certified bracket.
+    violation : float
+        The largest violation of the layer's own constraints at the returned point, recomputed by us.
+    status : str
+        The layer's outcome (``"exact"``, ``"optimal"``, ``"bracket"``, ``"feasible"``,
+        ``"infeasible"``, ...).
+    unique : bool
+        Whether the equation rows pin the layer's input (full column rank).
+    seconds : float
+    message : str
+    """
+
+    index: int
+    n_in: int
+    n_out: int
+    active: int
+    path: str
+    objective: object
+    violation: float
+    status: str
+    unique: bool
+    seconds: float
+    message: str = ""
+
+    def __repr__(self):
+        obj = (f"[{self.objective[0]:.3g}, {self.objective[1]:.3g}]" if isinstance(self.objective, tuple)
+               else f"{self.objective:.3g}")
+        return (f"LayerRecord(layer {self.index}: {self.n_in}->{self.n_out}, active={self.active}, "
+                f"path={self.path!r}, status={self.status!r}, objective={obj}, violation={self.violation:.2g})")
+
+
+@dataclass
+class Result:
+    """Outcome of :func:`layerinv.invert` or :func:`layerinv.recover`.
+
+    For a single observation the fields are scalars and ``z`` has shape (k,); for a batch of B
+    observations ``z`` has shape (B, k), ``status``/``message``/``method`` are lists, ``ok``,
+    ``residual`` and ``seconds`` arrays, ``layers`` and ``certificate`` lists with one entry per
+    observation, and ``result[i]`` gives observation i's own ``Result``.
+
+    Attributes
+    ----------
+    z : ndarray
+        The latent found (NaN where none was found).
+    status : str
+        One of :data:`STATUSES`.
+    ok : bool
+        True for ``"exact"``, ``"optimal"``, ``"feasible"``, ``"max_iter"`` and ``"converged"``.
+    message : str
+        A human explanation; raw solver status text goes here, never into ``status``.
+    residual : float
+        ``||G(z) - x||_2 / ||x||_2``, recomputed by a forward pass (for ``recover``: in y-space,
+        ``||A(G(z)) - y|| / ||y||``).
+    seconds : float
+        Wall-clock time of the whole call.
+    layers : list of LayerRecord
+        Top layer first.
+    method : str
+        The method that produced ``z`` (for ``"auto"``, the one that ran last).
+    certificate : Certificate or None
+        For status ``"infeasible"``: a proof that anybody can re-check with ``certificate.check(G, x)``.
+    info : dict
+        Method-specific extras (for ``gd``: final loss, steps, restarts; for ``auto``: the steps tried).
+    """
+
+    z: np.ndarray
+    status: object
+    message: object
+    residual: object
+    seconds: object
+    layers: list = field(default_factory=list)
+    method: object = ""
+    certificate: object = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def ok(self):
+        if self.batched:
+            return np.array([s in _OK for s in self.status])
+        return self.status in _OK
+
+    @property
+    def batched(self):
+        return np.ndim(self.z) == 2
+
+    def __len__(self):
+        if not self.batched:
+            raise TypeError("a single Result has no len(); only a batched Result does.")
+        return len(self.z)
+
+    def __getitem__(self, i):
+        if not self.batched:
+            raise TypeError("only a batched Result can be indexed.")
+        return Result(self.z[i], self.status[i], self.message[i], self.residual[i], self.seconds[i],
+                      self.layers[i], self.method[i], self.certificate[i], self.info.get("items", [{}] * len(self))[i])
+
+    @classmethod
+    def stack(cls, results):
+        """Combine single results into one batched result."""
+        return cls(np.stack([r.z for r in results]), [r.status for r in results],
+                   [r.message for r in results], np.array([r.residual for r in results]),
+                   np.array([r.seconds for r in results]), [r.layers for r in results],
+                   [r.method for r in results], [r.certificate for r in results],
+                   {"items": [r.info for r in results]})
+
+    def summary(self):
+        """A few human-readable lines."""
+        if self.batched:
+            st, n = np.unique(self.status, return_counts=True)
+            counts = ", ".join(f"{s}: {c}" for s, c in zip(st, n))
+            return (f"{len(self)} observations ({counts}); median residual {np.median(self.residual):.3g}, "
+                    f"median {np.median(self.seconds) * 1e3:.3g} ms each")
+        lines = [f"status: {self.status} ({self.method}), residual {self.residual:.3g}, "
+                 f"{self.seconds * 1e3:.3g} ms", f"  {self.message}"]
+        lines += [f"  {rec!r}" for rec in self.layers]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        if self.batched:
+            return f"Result(batch of {len(self)}: {self.summary()})"
+        return (f"Result(status={self.status!r}, method={self.method!r}, residual={self.residual:.3g}, "
+                f"seconds={self.seconds:.3g}, message={self.message!r})")

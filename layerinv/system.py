@@ -1,0 +1,161 @@
+"""One layer's inversion problem as a linear system, and certified bounds on it.
+
+Given a layer ``x = act(W h + b)`` and a target ``a`` (the observation for the top layer, the
+recovered input of the layer above otherwise), the rows split into
+
+* equation rows E:   ``M_E h ~ c_E``        (``|M_E h - c_E| <= t``)
+* inequality rows I: ``M_I h <= c_I + t``
+* and ``h >= 0`` when the layer's input is a ReLU output.
+
+For ReLU rows, E holds the rows with ``a_j > threshold`` (``M = W``, ``c = a - b``) and I the others
+(``W_j h + b_j <= a_j + t``: valid whether or not the unit is active, so a doubtful row is always safe
+in I). LeakyReLU and identity rows are all equations, scaled so that the residual is measured in
+output units. Sigmoid and tanh outputs are mapped back by logit / atanh first.
+
+``dual_bound`` turns a multiplier vector into a lower bound on the ℓ∞ or ℓ1 objective that holds
+for every ``h`` with ``||h||_inf <= R``, with floating-point rounding bounded rigorously, so the
+bound can be re-checked by anybody from ``W``, ``b`` and ``a`` alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_U = np.finfo(np.float64).eps / 2  # unit round-off
+
+
+@dataclass
+class LayerSystem:
+    """The rows of one layer's problem (see module docstring). ``E`` and ``I`` are row indices."""
+
+    M_E: np.ndarray
+    c_E: np.ndarray
+    M_I: np.ndarray
+    c_I: np.ndarray
+    E: np.ndarray
+    I: np.ndarray
+    nonneg: bool
+
+    @property
+    def n_in(self):
+        return self.M_E.shape[1]
+
+    def residuals(self, h):
+        """``(M_E h - c_E, M_I h - c_I)``."""
+        return self.M_E @ h - self.c_E, self.M_I @ h - self.c_I
+
+    def linf_value(self, h):
+        """Smallest t for which h satisfies the rows: ``max(|M_E h - c_E|, M_I h - c_I, 0)``."""
+        rE, rI = self.residuals(h)
+        return float(max(np.max(np.abs(rE), initial=0.0), np.max(rI, initial=0.0)))
+
+    def l1_value(self, h):
+        """``sum |M_E h - c_E| + sum max(M_I h - c_I, 0)``."""
+        rE, rI = self.residuals(h)
+        return float(np.sum(np.abs(rE)) + np.sum(np.maximum(rI, 0.0)))
+
+    def sign_violation(self, h):
+        """How far h is below 0 when the input must be non-negative (0 otherwise)."""
+        return float(max(-np.min(h), 0.0)) if self.nonneg and h.size else 0.0
+
+    @property
+    def scale(self):
+        """Magnitude of the right-hand sides, for relative tolerances."""
+        return float(max(np.max(np.abs(self.c_E), initial=0.0), np.max(np.abs(self.c_I), initial=0.0), 1e-300))
+
+
+def inverse_output(act, a):
+    """Map an observed output back to pre-activation space for sigmoid / tanh (clipped)."""
+    if act.name == "sigmoid":
+        p = np.clip(a, 1e-12, 1 - 1e-12)
+        return np.log(p) - np.log1p(-p)
+    if act.name == "tanh":
+        return np.arctanh(np.clip(a, -1 + 1e-12, 1 - 1e-12))
+    return a
+
+
+def build_system(layer, a, threshold, nonneg):
+    """Build the :class:`LayerSystem` of ``layer`` for target ``a`` (shape (n_out,)).
+
+    ``threshold`` decides which ReLU rows are equations (``a_j > threshold``).
+    """
+    act = layer.activation
+    W, b = layer.weight, layer.bias
+    n = W.shape[0]
+    if act.name == "relu":
+        mask = a > threshold
+        E = np.flatnonzero(mask)
+        I = np.flatnonzero(~mask)
+        return LayerSystem(W[E], a[E] - b[E], W[I], a[I] - b[I], E, I, nonneg)
+    E = np.arange(n)
+    I = np.arange(0)
+    if act.name == "leaky_relu":
+        d = np.where(a >= 0, 1.0, act.slope)
+        M, c = W * d[:, None], a - d * b
+    elif act.name in ("sigmoid", "tanh"):  # logit / atanh, rows scaled by the derivative (output units)
+        u = inverse_output(act, a)
+        d = np.clip(a, 1e-12, 1 - 1e-12) if act.name == "sigmoid" else np.clip(a, -1 + 1e-12, 1 - 1e-12)
+        d = d * (1 - d) if act.name == "sigmoid" else 1 - d * d
+        M, c = W * d[:, None], d * (u - b)
+    else:
+        M, c = W, a - b
+    return LayerSystem(np.ascontiguousarray(M), c, np.zeros((0, W.shape[1])), np.zeros(0), E, I, nonneg)
+
+
+@dataclass
+class DualBound:
+    """A certified lower bound ``value`` on the ℓ∞ (``norm="linf"``) or ℓ1 objective of a layer
+    system, valid for every h with ``||h||_inf <= radius``; ``y_E``, ``y_I`` are the multipliers."""
+
+    value: float
+    radius: float
+    y_E: np.ndarray
+    y_I: np.ndarray
+    norm: str
+
+
+def dual_bound(system, y_E, y_I, norm, radius=None):
+    """Lower bound on the layer objective from multipliers ``y_E`` (any sign), ``y_I >= 0``.
+
+    For every h: ``g.h - y.c <= ||y||_1 t`` (ℓ∞) or ``<= sum e`` (ℓ1, with ``|y| <= 1``), where
+    ``g = M_E^T y_E + M_I^T y_I``. The part of ``g.h`` that does not have the right sign is bounded by
+    ``R * (sum of its magnitudes)`` for ``||h||_inf <= R``; all floating-point sums carry the
+    standard ``gamma_m`` error bound, so the value returned is a rigorous lower bound.
+
+    ``radius=None`` picks the largest R that costs at most 1% of the bound.
+    """
+    y_E = np.asarray(y_E, dtype=np.float64)
+    y_I = np.maximum(np.asarray(y_I, dtype=np.float64), 0.0)
+    if norm == "l1":  # multipliers must lie in [-1, 1] (and [0, 1] on I)
+        y_E = np.clip(y_E, -1.0, 1.0)
+        y_I = np.minimum(y_I, 1.0)
+    m = y_E.size + y_I.size
+    gamma = (m + 2) * _U / (1 - (m + 2) * _U)
+    g = system.M_E.T @ y_E + system.M_I.T @ y_I
+    g_err = gamma * (np.abs(system.M_E).T @ np.abs(y_E) + np.abs(system.M_I).T @ np.abs(y_I)) + 1e-300
+    s = float(y_E @ system.c_E + y_I @ system.c_I)
+    s_err = gamma * float(np.abs(y_E) @ np.abs(system.c_E) + y_I @ np.abs(system.c_I))
+    if system.nonneg:  # h >= 0: only the negative part of g can lower g.h
+        slack = float(np.sum(np.maximum(-(g - g_err), 0.0)))
+    else:
+        slack = float(np.sum(np.abs(g) + g_err))
+    core = -s - s_err  # lower bound on -y.c
+    if radius is None:
+        radius = np.inf if slack == 0 else (0.01 * core / slack if core > 0 else 0.0)
+    value = core - (slack * radius if slack > 0 else 0.0)
+    if norm == "linf":
+        ysum = (float(np.sum(np.abs(y_E)) + np.sum(y_I))) * (1 + m * _U)
+        value = value / ysum if ysum > 0 else -np.inf
+    return DualBound(max(float(value), 0.0), float(radius), y_E, y_I, norm)  # the objective is >= 0 anyway
+
+
+def residual_bound(system, r, norm):
+    """The least-squares bound of NOTES.md: with ``r = c_E - M_E h_ls`` orthogonal to range(M_E),
+    multipliers ``y_E = -r`` give ``t >= ||r||^2 / ||r||_1`` (ℓ∞) and ``sum e >= ||r||^2 / ||r||_inf`` (ℓ1).
+    Returned as a rigorous :class:`DualBound`."""
+    rmax = float(np.max(np.abs(r), initial=0.0))
+    if rmax == 0:
+        return DualBound(0.0, np.inf, np.zeros_like(r), np.zeros(system.c_I.size), norm)
+    y = -r / rmax if norm == "l1" else -r / float(np.sum(np.abs(r)))
+    return dual_bound(system, y, np.zeros(system.c_I.size), norm)
