@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .kernels import full_rank, lstsq
+from .network import Layer
 from .system import build_system, dual_bound
 
 __all__ = ["Certificate"]
@@ -67,6 +68,7 @@ class Certificate:
     bound: float = np.nan
     radius: float = np.inf
     reason: str = ""
+    observed: np.ndarray = field(default=None, repr=False)  # observed output rows (inpainting), or None
 
     def describe(self):
         """One sentence a person can read."""
@@ -79,13 +81,14 @@ class Certificate:
     def check(self, G=None, x=None):
         """Re-verify the proof from ``G`` and ``x`` alone; True when it holds."""
         G = self.G if G is None else G
-        x = self.x if x is None else G.check_output(x)
-        if x.ndim != 1:
-            self.reason = "x must be a single observation."
+        x = self.x if x is None else np.asarray(x, dtype=np.float64)
+        n_obs = G.n if self.observed is None else len(self.observed)
+        if x.shape != (n_obs,) or not np.all(np.isfinite(x)):
+            self.reason = f"x must be a single finite observation of shape ({n_obs},)."
             return False
         a = x
         for i in range(G.depth - 1, self.layer, -1):  # re-derive the unique target of self.layer
-            L = G.layers[i]
+            L = self._layer(G, i)
             E = np.asarray(self.E.get(i, []), dtype=int)
             nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
             delta = self.tol[i]
@@ -106,7 +109,7 @@ class Certificate:
                 self.reason = f"layer {i}: the target is not reproduced within tol, the chain does not hold."
                 return False
             a = h
-        L = G.layers[self.layer]
+        L = self._layer(G, self.layer)
         delta = self.tol[self.layer]
         if self.kind == "range":
             bad = output_range_violations(L.activation, a, delta)
@@ -135,6 +138,13 @@ class Certificate:
             return False
         self.reason = ""
         return True
+
+
+    def _layer(self, G, i):
+        L = G.layers[i]
+        if i == G.depth - 1 and self.observed is not None:
+            L = Layer(L.weight[self.observed], L.bias[self.observed], L.activation)
+        return L
 
 
 def _split(L, a, E, nonneg):

@@ -101,7 +101,8 @@ def invert(G, x, method="auto", **options):
         * ``"gd"``: CSGM baseline, Adam on ``||G(z) - x||^2 + lam ||z||^2`` (needs ``rng``).
         * ``"auto"``: ``exact``; where it fails, ``linf``. ``Result.method`` says which ran.
     **options
-        exact: ``tol`` (relative, default 1e-8: a layer's rows must hold within ``tol * max|a|``),
+        exact: ``tol`` (relative, default 1e-6: a layer's rows must hold within ``tol * max|a|``, where
+        ``a`` is the layer's target; entries of x below ``-tol * max|x|`` put x outside a ReLU's range),
         ``time_limit`` (seconds per LP).
         linf / l1: ``eps`` (noise bound, absolute, applied at every layer), ``gap_tol`` (default
         1e-6: a certified bracket on a layer's optimum narrower than ``gap_tol * max|a|`` is

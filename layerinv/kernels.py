@@ -81,14 +81,21 @@ def full_rank(M):
 
 
 def _fast_point(system):
-    """Least-squares point on the equation rows, clipped to h >= 0 where needed."""
+    """Least-squares point on the equation rows, clipped to h >= 0 where needed.
+
+    Also returns the noise floor of h: for an input that must be >= 0, the most negative
+    unclipped entry is pure noise (its true value is 0), an estimate of how wrong h's small
+    entries may be; the layer below uses it in its activity threshold.
+    """
     sol = lstsq(system.M_E, system.c_E)
     if sol is None:
-        return None, None
+        return None, None, 0.0
     h, r = sol
+    floor = 0.0
     if system.nonneg:
+        floor = max(-float(np.min(h)), 0.0)
         h = np.maximum(h, 0.0)
-    return h, r
+    return h, r, floor
 
 
 # ---------------------------------------------------------------------------------- LP forms
@@ -214,13 +221,13 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
     is a certified lower bound above ``delta``), or ``"failed"`` / ``"time_limit"``.
     """
     t0 = time.perf_counter()
-    h, r = _fast_point(system)
+    h, r, floor = _fast_point(system)
     unique = h is not None
     if h is not None:
         value = system.linf_value(h)
         if value <= delta:
             return LayerOutcome(h, "lstsq", "exact", value, 0.0, value, True, "", None,
-                                time.perf_counter() - t0)
+                                time.perf_counter() - t0, {"floor": floor})
         bound = residual_bound(system, r, "linf")
         if bound.value > delta:
             return LayerOutcome(h, "lstsq", "infeasible", value, bound.value, value, True,
@@ -229,6 +236,7 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
                                 bound, time.perf_counter() - t0)
     out = _solve_lp(system, "linf", time_limit, feas_tol)
     out.unique = unique
+    out.extra["floor"] = floor
     out.seconds = time.perf_counter() - t0
     if out.status == "optimal":
         if out.objective <= delta:
@@ -246,18 +254,20 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
 
 def _solve_noisy(system, norm, eps, gap_tol, time_limit, feas_tol):
     t0 = time.perf_counter()
-    h, r = _fast_point(system)
+    h, r, floor = _fast_point(system)
     unique = h is not None
+    extra = {"floor": floor}
     if h is not None and eps is None:
         upper = _value(system, h, norm)
         bound = residual_bound(system, r, norm)
         if upper - bound.value <= gap_tol:
             return LayerOutcome(h, "lstsq", "bracket", upper, bound.value, 0.0, True,
                                 f"certified bracket [{bound.value:.3g}, {upper:.3g}] (gap <= {gap_tol:.2g}).",
-                                bound, time.perf_counter() - t0)
+                                bound, time.perf_counter() - t0, extra)
     if h is not None and eps is not None and _value(system, h, norm) <= eps:
         return LayerOutcome(h, "lstsq", "feasible", _value(system, h, norm), -np.inf, 0.0, True,
-                            f"the least-squares point meets the budget {eps:g}.", None, time.perf_counter() - t0)
+                            f"the least-squares point meets the budget {eps:g}.", None, time.perf_counter() - t0,
+                            extra)
     out = _solve_lp(system, norm, time_limit, feas_tol, budget=eps)
     if out.status == "infeasible":  # certify with the min-objective LP's dual
         opt = _solve_lp(system, norm, time_limit, feas_tol)
@@ -269,6 +279,7 @@ def _solve_noisy(system, norm, eps, gap_tol, time_limit, feas_tol):
             out.status = "failed"
             out.message += f" (HiGHS says infeasible, but its dual bound {opt.lower:.3g} does not prove it)."
     out.unique = unique
+    out.extra.update(extra)
     out.seconds = time.perf_counter() - t0
     return out
 

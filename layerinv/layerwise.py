@@ -8,6 +8,7 @@ import numpy as np
 from .certificate import Certificate, output_range_violations
 from .kernels import solve_exact, solve_l1, solve_linf
 from .result import LayerRecord, Result
+from .network import Layer
 from .system import build_system
 
 __all__ = ["layerwise"]
@@ -24,19 +25,24 @@ def _threshold(a, factor, floor):
     return max(factor * max(-float(np.min(a)), 0.0), floor)
 
 
-def layerwise(G, x, mode, *, tol=1e-8, eps=None, gap_tol=1e-6, time_limit=None):
-    """Invert ``G`` at a single observation ``x`` (shape (n,)) layer by layer.
+def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, rows=None):
+    """Invert ``G`` at a single observation ``x`` layer by layer.
 
     ``mode`` is ``"exact"``, ``"linf"`` or ``"l1"``; see :func:`layerinv.invert` for the options.
+    ``rows`` (int array, optional): only these output rows were observed (inpainting, row
+    selection); then ``x`` has shape (len(rows),) and holds ``G(z)[rows]``.
     """
     t0 = time.perf_counter()
     a = x
     records, tols, eq_rows = [], [0.0] * G.depth, {}
     all_unique = True
+    floor = 0.0  # noise floor of the current target (estimated by the layer above)
     certificate = None
     fail_status, fail_msg = None, ""
+    top = G.layers[-1] if rows is None else Layer(G.layers[-1].weight[rows], G.layers[-1].bias[rows],
+                                                   G.layers[-1].activation)
     for i in range(G.depth - 1, -1, -1):
-        L = G.layers[i]
+        L = G.layers[i] if i < G.depth - 1 else top
         nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
         scale = max(float(np.max(np.abs(a))), 1e-300)
         if mode == "exact":
@@ -44,15 +50,15 @@ def layerwise(G, x, mode, *, tol=1e-8, eps=None, gap_tol=1e-6, time_limit=None):
             tols[i] = delta
             bad = output_range_violations(L.activation, a, delta)
             if bad.size:
-                certificate = Certificate(i, "range", tols, G, x, rows=bad, E=dict(eq_rows))
+                certificate = Certificate(i, "range", tols, G, x, rows=bad, E=dict(eq_rows), observed=rows)
                 fail_status = "infeasible" if all_unique else "inconclusive"
                 fail_msg = (f"x is not in the range of G: {bad.size} entries of layer {i}'s target lie outside the "
                             f"range of its {L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
                             f"tolerance {delta:.3g}).")
                 break
-            thr = _threshold(a, 10.0, delta)
+            thr = max(_threshold(a, 10.0, delta), 10.0 * floor)
         else:
-            thr = eps if eps is not None else _threshold(a, 1.0, 1e-9 * scale)
+            thr = eps if eps is not None else max(_threshold(a, 2.0, 1e-9 * scale), 2.0 * floor)
         system = build_system(L, a, thr, nonneg)
         if mode == "exact":
             out = solve_exact(system, delta, time_limit=time_limit)
@@ -63,7 +69,7 @@ def layerwise(G, x, mode, *, tol=1e-8, eps=None, gap_tol=1e-6, time_limit=None):
         eq_rows[i] = system.E
         if out.status == "infeasible":
             if mode == "exact":
-                certificate = _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta)
+                certificate = _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta, rows)
             if all_unique and (certificate is not None or mode != "exact"):
                 fail_status = "infeasible"
                 fail_msg = f"x is not in the range of G: layer {i} proves it. {out.message}"
@@ -77,16 +83,16 @@ def layerwise(G, x, mode, *, tol=1e-8, eps=None, gap_tol=1e-6, time_limit=None):
             fail_status, fail_msg = out.status, f"layer {i}: {out.message}"
             break
         all_unique = all_unique and out.unique
+        floor = out.extra.get("floor", 0.0)
         a = out.h
     if fail_status is not None:
-        z = np.full(G.k, np.nan) if not records or records[-1].index != 0 or fail_status != "time_limit" else a
         return Result(np.full(G.k, np.nan), fail_status, fail_msg, np.nan, time.perf_counter() - t0, records,
                       mode, certificate)
     z = a
-    residual = relative_residual(G, z, x)
+    residual = relative_residual(G, z, x, rows)
     status = {"exact": "exact", "linf": "optimal", "l1": "optimal"}[mode] if eps is None else "feasible"
     if mode == "exact":
-        worst = float(np.max(np.abs(G(z) - x)))
+        worst = float(np.max(np.abs(_forward(G, z, rows) - x)))
         msg = f"every layer solved within tolerance; max |G(z) - x| = {worst:.3g}."
         if not all_unique:
             msg += " The preimage is not unique (a layer had too few active rows); z is one of them."
@@ -98,7 +104,7 @@ def layerwise(G, x, mode, *, tol=1e-8, eps=None, gap_tol=1e-6, time_limit=None):
     return Result(z, status, msg, residual, time.perf_counter() - t0, records, mode, None)
 
 
-def _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta):
+def _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta, rows):
     """Package an infeasibility bound as a :class:`Certificate` and check it before showing it."""
     bound = out.bound
     if bound is None:
@@ -107,14 +113,19 @@ def _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta):
     if G.layers[i].activation.name == "leaky_relu":  # rows near 0 have an undetermined slope
         yE = np.where(np.abs(a) > delta, yE, 0.0)
     cert = Certificate(i, "dual", list(tols), G, x, E={j: np.asarray(e) for j, e in eq_rows.items()},
-                       I=system.I, y_E=yE, y_I=bound.y_I, bound=bound.value, radius=bound.radius)
+                       I=system.I, y_E=yE, y_I=bound.y_I, bound=bound.value, radius=bound.radius, observed=rows)
     return cert if cert.check() else None
 
 
-def relative_residual(G, z, x):
-    """``||G(z) - x|| / ||x||`` (absolute when x = 0)."""
+def _forward(G, z, rows=None):
+    x = G(z)
+    return x if rows is None else x[..., rows]
+
+
+def relative_residual(G, z, x, rows=None):
+    """``||G(z) - x|| / ||x||`` (absolute when x = 0); on ``rows`` of G's output when given."""
     if not np.all(np.isfinite(z)):
         return np.nan
     nx = float(np.linalg.norm(x))
-    r = float(np.linalg.norm(G(z) - x))
+    r = float(np.linalg.norm(_forward(G, z, rows) - x))
     return r / nx if nx > 0 else r
