@@ -26,8 +26,8 @@ def torch_layers(G, torch, dtype):
     """The network's weights as torch tensors (cached per dtype on the network object)."""
     cache = G.__dict__.setdefault("_torch_cache", {})
     if dtype not in cache:
-        cache[dtype] = [(torch.as_tensor(np.asarray(L.weight), dtype=dtype),
-                         torch.as_tensor(np.asarray(L.bias), dtype=dtype), L.activation) for L in G.layers]
+        cache[dtype] = [(torch.tensor(np.array(L.weight), dtype=dtype),
+                         torch.tensor(np.array(L.bias), dtype=dtype), L.activation) for L in G.layers]
     return cache[dtype]
 
 
@@ -103,7 +103,7 @@ def gd_fit(G, y, rng, *, forward=None, steps=1000, lr=0.01, restarts=1, lam=0.0,
                     flip = losses(-z) < losses(z)
                     z[flip] = -z[flip]
             if stop_rtol is not None and step % 50 == 49:
-                cur = float(per.min())
+                cur = float(per.detach().min())
                 if last is not None and last - cur <= stop_rtol * max(last, 1e-300):
                     status, done = "converged", step + 1
                     break

@@ -104,7 +104,8 @@ def invert(G, x, method="auto", **options):
         exact: ``tol`` (relative, default 1e-6: a layer's rows must hold within ``tol * max|a|``, where
         ``a`` is the layer's target; entries of x below ``-tol * max|x|`` put x outside a ReLU's range),
         ``time_limit`` (seconds per LP).
-        linf / l1: ``eps`` (noise bound, absolute, applied at every layer), ``gap_tol`` (default
+        linf / l1: ``eps`` (noise bound on x, absolute: the top layer is the paper's fixed-ε
+        feasibility problem, the layers below, whose noise is unknown, minimise t / Σe), ``gap_tol`` (default
         1e-6: a certified bracket on a layer's optimum narrower than ``gap_tol * max|a|`` is
         accepted without an LP; 0 forces the LP), ``time_limit``.
         gd: ``rng`` (required), ``steps`` (1000), ``lr`` (0.01), ``restarts`` (1), ``lam`` (0),

@@ -64,13 +64,17 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             out = solve_exact(system, delta, time_limit=time_limit)
         else:
             kernel = solve_linf if mode == "linf" else solve_l1
-            out = kernel(system, eps=eps, gap_tol=gap_tol * scale, time_limit=time_limit)
+            layer_eps = eps if i == G.depth - 1 else None  # the noise bound is stated for x only
+            out = kernel(system, eps=layer_eps, gap_tol=gap_tol * scale, time_limit=time_limit)
         records.append(_record(i, L, system, out))
         eq_rows[i] = system.E
         if out.status == "infeasible":
             if mode == "exact":
                 certificate = _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta, rows)
-            if all_unique and (certificate is not None or mode != "exact"):
+            elif mode == "linf":  # top layer, fixed-eps form: the same proof with tolerance eps
+                tols[i] = eps
+                certificate = _dual_certificate(G, x, i, tols, eq_rows, system, out, a, eps, rows)
+            if all_unique and (certificate is not None or mode == "l1"):
                 fail_status = "infeasible"
                 fail_msg = f"x is not in the range of G: layer {i} proves it. {out.message}"
             else:

@@ -1,0 +1,318 @@
+"""Success rate against the latent size k on random k x 250 x 600 nets (the paper's Fig. 2).
+
+For every k and trial: draw G = ``ReLUNet.random([k, 250, 600])`` (weights N(0, 1/n_out), no bias),
+z* ~ N(0, I_k) and x = G(z*) + e with e_j ~ U[-noise, noise] (absolute; default 1e-9, as in the
+paper), then invert x with every method on the same instance. A run succeeds when
+``||z - z*|| / ||z*|| < success_tol`` (default 1e-3); it fits x when
+``||G(z) - x|| / ||x|| < residual_tol`` (default 1e-6).
+
+Identifiability ceiling: z* is determined by x exactly when the active first-layer units (those
+with (W_1 z*)_j > 0) have full column rank, i.e. (generically) when at least k of the n_1 = 250
+units are active. Each is active with probability 1/2 independently given z* (rows of W_1 are
+i.i.d. symmetric), so no method can beat ``P[Binomial(n_1, 1/2) >= k]`` on z*-success, except by
+luck. (The second layer needs n_1 of its 600 units active to pin h_1 by equations alone;
+``P[Binomial(600, 1/2) < 250] < 1e-4``, ignored.) With LeakyReLU every layer is injective and the
+ceiling is 1 for k <= n_1.
+
+Files written to ``--out``: ``random_k_<act>_trials.csv`` (one row per trial and method),
+``random_k_<act>_summary.csv`` (one row per k and method), ``random_k_<act>.json`` (options,
+versions, run time) and the figure ``random_k_<act>.png``; with ``--tune-gd``,
+``gd_tuning_<act>.csv`` instead.
+"""
+from __future__ import annotations
+
+import glob
+import math
+import os
+import time
+
+import numpy as np
+
+from . import _common as C
+
+DESCRIPTION = "success rate vs latent size k on random k x 250 x 600 nets, all methods (paper Fig. 2)"
+
+METHODS = ("exact", "linf", "l1", "gd")
+DEFAULT_KS = {"relu": list(range(10, 131, 10)), "leaky_relu": list(range(10, 251, 20))}
+QUICK_KS = {"relu": [10, 30], "leaky_relu": [10, 30]}
+#: GD step size, tuned once with ``--tune-gd`` (see docs/results.md): Adam lr in {0.005, ..., 0.1}
+#: on 20 instances each at k = 40, 60, 80, 100 (ReLU), disjoint from the evaluation instances.
+GD_LR = 0.05
+GD_STEPS = 1000
+QUICK_GD_STEPS = 200
+TUNE_LRS = [0.005, 0.01, 0.02, 0.05, 0.1]
+TUNE_KS = {"relu": [40, 60, 80, 100], "leaky_relu": [150, 170, 190, 210]}
+_TUNE_KEY = 1_000_000  # tuning instances use keys (1_000_000 + k, i): disjoint from (k, i)
+
+TRIAL_COLUMNS = ["activation", "k", "trial", "method", "status", "z_err", "residual", "success",
+                 "fit", "seconds", "active1", "identifiable"]
+SUMMARY_COLUMNS = ["activation", "k", "method", "trials", "success_rate", "fit_rate", "ceiling",
+                   "identifiable_rate", "median_z_err", "mean_seconds", "median_seconds", "errors"]
+
+
+def _method_list(text):
+    out = [m.strip() for m in str(text).split(",")]
+    bad = [m for m in out if m not in METHODS]
+    if bad or not out or len(set(out)) != len(out):
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected distinct methods from {', '.join(METHODS)}; got {text!r}")
+    return out
+
+
+def _widths(text):
+    import argparse
+
+    try:
+        out = [C.positive_int(p) for p in str(text).split(",")]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected layer widths like 250,600; got {text!r}") from None
+    return out
+
+
+def _slope(text):
+    import argparse
+
+    v = C.positive_float(text)
+    if not v < 1:
+        raise argparse.ArgumentTypeError(f"the leaky_relu slope must be in (0, 1); got {text!r}")
+    return v
+
+
+def add_arguments(parser):
+    C.add_common_arguments(parser, trials=200, out="results/random-k")
+    g = parser.add_argument_group("random-k options")
+    g.add_argument("--activation", choices=("relu", "leaky_relu"), default="relu",
+                   help="activation of every layer (default relu; leaky_relu is the paper's second panel)")
+    g.add_argument("--slope", type=_slope, default=0.1, help="leaky_relu slope (default 0.1)")
+    g.add_argument("--ks", type=C.int_list, default=None,
+                   help="latent sizes, e.g. 10,20,30 (default 10,20,...,130 for relu; 10,30,...,250 for "
+                        "leaky_relu)")
+    g.add_argument("--widths", type=_widths, default=[250, 600], help="layer widths after k (default 250,600)")
+    g.add_argument("--methods", type=_method_list, default=list(METHODS),
+                   help="comma-separated subset of exact,linf,l1,gd (default all)")
+    g.add_argument("--noise", type=C.nonnegative_float, default=1e-9,
+                   help="x = G(z*) + e, e_j ~ U[-noise, noise] (absolute; default 1e-9 as in the paper)")
+    g.add_argument("--success-tol", type=C.positive_float, default=1e-3,
+                   help="success: ||z - z*|| / ||z*|| below this (default 1e-3)")
+    g.add_argument("--residual-tol", type=C.positive_float, default=1e-6,
+                   help="fit: ||G(z) - x|| / ||x|| below this (default 1e-6)")
+    g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"Adam step size (default {GD_LR}, tuned)")
+    g.add_argument("--gd-steps", type=C.positive_int, default=None,
+                   help=f"Adam steps (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
+    g.add_argument("--gd-restarts", type=C.positive_int, default=1, help="random starts for GD (default 1)")
+    g.add_argument("--tune-gd", action="store_true",
+                   help="instead of the experiment, try each --tune-lrs on --tune-trials instances at each --ks "
+                        "(default 40,60,80,100 for relu, 150,170,190,210 for leaky_relu), disjoint from the "
+                        "evaluation instances, and write gd_tuning_<act>.csv")
+    g.add_argument("--tune-trials", type=C.positive_int, default=20, help="instances per k for --tune-gd (20)")
+    g.add_argument("--tune-lrs", type=C.float_list, default=TUNE_LRS,
+                   help="step sizes tried by --tune-gd (default " + ",".join(map(str, TUNE_LRS)) + ")")
+
+
+# ----------------------------------------------------------------------------------------- maths
+def ceiling(k, n1, activation="relu"):
+    """The best z*-success rate any method can reach at latent size k with first-layer width n1.
+
+    ReLU: ``P[Binomial(n1, 1/2) >= k] = 2^-n1 * sum_{j >= k} C(n1, j)``, computed in exact integer
+    arithmetic. LeakyReLU: 1 for k <= n1 (the first layer is injective), else 0.
+    """
+    k, n1 = int(k), int(n1)
+    if activation != "relu":
+        return 1.0 if k <= n1 else 0.0
+    if k <= 0:
+        return 1.0
+    if k > n1:
+        return 0.0
+    num = sum(math.comb(n1, j) for j in range(k, n1 + 1))
+    return num / 2 ** n1
+
+
+# ----------------------------------------------------------------------------------------- trials
+def instance(seed, key, k, widths, activation, slope, noise):
+    """The planted instance ``(G, z_star, x)`` drawn from ``trial_rng(seed, *key)``; the evaluation
+    instance of (k, trial) has key (k, trial). The same for every method and any --jobs."""
+    from .. import ReLUNet
+
+    rng = C.trial_rng(seed, *key)
+    act = ("leaky_relu", slope) if activation == "leaky_relu" else "relu"
+    G = ReLUNet.random([k] + list(widths), rng, activation=act)
+    z = rng.standard_normal(k)
+    x = C.add_noise(G(z), noise, "uniform", rng) if noise > 0 else G(z)
+    return G, z, x
+
+
+def run_method(G, x, method, gd, gd_rng):
+    """Invert x with one method; return ``(z, status, wall_seconds, cpu_seconds)``.
+
+    An exception becomes status ``'error: <type>: <message>'`` (recorded and counted as a failure).
+    """
+    from .. import invert
+
+    opts = dict(gd, rng=gd_rng) if method == "gd" else {}
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    try:
+        res = invert(G, x, method=method, **opts)
+        z, status = res.z, res.status
+    except Exception as exc:  # recorded in the CSV and counted as a failure, never hidden
+        z, status = np.full(G.k, np.nan), f"error: {type(exc).__name__}: {exc}".replace("\n", " ")
+    return z, status, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _trial(task):
+    """All methods on one instance (a module-level function, so it can run in a worker process)."""
+    cfg, k, trial, key = task
+    G, z_star, x = instance(cfg["seed"], key, k, cfg["widths"], cfg["activation"], cfg["slope"], cfg["noise"])
+    active1 = int(np.count_nonzero(G.layers[0].affine(z_star) > 0))
+    identifiable = bool(cfg["activation"] != "relu" or active1 >= k)
+    rows = []
+    gd = dict(lr=cfg["gd_lr"], steps=cfg["gd_steps"], restarts=cfg["gd_restarts"])
+    for method in cfg["methods"]:
+        z, status, secs, _ = run_method(G, x, method, gd, C.trial_rng(cfg["seed"], *key, 1))
+        err = C.relative_error(z, z_star)
+        resid = (float(np.linalg.norm(G(z) - x) / np.linalg.norm(x)) if np.all(np.isfinite(z)) else math.inf)
+        rows.append({"activation": cfg["activation"], "k": k, "trial": trial, "method": method, "status": status,
+                     "z_err": err, "residual": resid, "success": err < cfg["success_tol"],
+                     "fit": resid < cfg["residual_tol"], "seconds": secs, "active1": active1,
+                     "identifiable": identifiable})
+    return rows
+
+
+def _config(args):
+    steps = args.gd_steps if args.gd_steps is not None else (QUICK_GD_STEPS if args.quick else GD_STEPS)
+    return {"seed": args.seed, "widths": list(args.widths), "activation": args.activation, "slope": args.slope,
+            "noise": args.noise, "methods": list(args.methods), "success_tol": args.success_tol,
+            "residual_tol": args.residual_tol, "gd_lr": args.gd_lr, "gd_steps": steps,
+            "gd_restarts": args.gd_restarts}
+
+
+def summarize(rows, n1):
+    """One row per (k, method) from the per-trial rows."""
+    out = []
+    keys = sorted({(r["k"], r["method"]) for r in rows}, key=lambda t: (t[0], METHODS.index(t[1])))
+    for k, m in keys:
+        rs = [r for r in rows if r["k"] == k and r["method"] == m]
+        secs = np.array([r["seconds"] for r in rs])
+        act = rs[0]["activation"]
+        out.append({"activation": act, "k": k, "method": m, "trials": len(rs),
+                    "success_rate": float(np.mean([r["success"] for r in rs])),
+                    "fit_rate": float(np.mean([r["fit"] for r in rs])),
+                    "ceiling": ceiling(k, n1, act),
+                    "identifiable_rate": float(np.mean([r["identifiable"] for r in rs])),
+                    "median_z_err": float(np.median([r["z_err"] for r in rs])),
+                    "mean_seconds": float(secs.mean()), "median_seconds": float(np.median(secs)),
+                    "errors": sum(str(r["status"]).startswith("error") for r in rs)})
+    return out
+
+
+def _check(args):
+    if args.tune_gd and "gd" not in args.methods:
+        raise ValueError("--tune-gd tunes method gd; do not remove gd with --methods.")
+
+
+def run(args):
+    """Run the experiment (or ``--tune-gd``); return the files written (data first, then figures)."""
+    _check(args)
+    out = C.out_dir(args.out)
+    if args.plot_only:
+        return plot(out, args.activation)
+    if args.tune_gd:
+        return tune_gd(args)
+    ks = args.ks or (QUICK_KS if args.quick else DEFAULT_KS)[args.activation]
+    trials = min(args.trials, 3) if args.quick else args.trials
+    cfg = _config(args)
+    tasks = [(cfg, k, i, (k, i)) for k in ks for i in range(trials)]
+    t0 = time.perf_counter()
+    results = C.parallel_map(_trial, tasks, jobs=args.jobs, desc=f"random-k ({args.activation})",
+                             progress=not args.quiet, torch="gd" in cfg["methods"])
+    seconds = time.perf_counter() - t0
+    rows = [r for rs in results for r in rs]
+    stem = os.path.join(out, f"random_k_{args.activation}")
+    files = [C.write_csv(stem + "_trials.csv", rows, TRIAL_COLUMNS),
+             C.write_csv(stem + "_summary.csv", summarize(rows, args.widths[0]), SUMMARY_COLUMNS),
+             C.write_json(stem + ".json", C.run_metadata("random-k", args, seconds, ks=ks, trials_run=trials,
+                                                         config=cfg))]
+    return files + plot(out, args.activation)
+
+
+def tune_gd(args):
+    """Try each step size on instances disjoint from the evaluation ones; write gd_tuning_<act>.csv."""
+    ks = args.ks or ([10] if args.quick else TUNE_KS[args.activation])
+    trials = min(args.tune_trials, 2) if args.quick else args.tune_trials
+    cfg = dict(_config(args), methods=["gd"])
+    tasks = [(dict(cfg, gd_lr=lr), k, i, (_TUNE_KEY + k, i)) for lr in args.tune_lrs for k in ks
+             for i in range(trials)]
+    results = C.parallel_map(_tune_trial, tasks, jobs=args.jobs, desc="tune gd lr", progress=not args.quiet,
+                             torch=True)
+    rows = [r for rs in results for r in rs]
+    path = os.path.join(C.out_dir(args.out), f"gd_tuning_{args.activation}.csv")
+    summary = []
+    for lr in args.tune_lrs:
+        for k in ks:
+            rs = [r for r in rows if r["lr"] == lr and r["k"] == k]
+            summary.append({"lr": lr, "k": k, "trials": len(rs),
+                            "success_rate": float(np.mean([r["success"] for r in rs])),
+                            "fit_rate": float(np.mean([r["fit"] for r in rs])),
+                            "median_z_err": float(np.median([r["z_err"] for r in rs])),
+                            "mean_seconds": float(np.mean([r["seconds"] for r in rs]))})
+    C.write_csv(path, summary, ["lr", "k", "trials", "success_rate", "fit_rate", "median_z_err", "mean_seconds"])
+    return [path]
+
+
+def _tune_trial(task):
+    rows = _trial(task)
+    for r in rows:
+        r["lr"] = task[0]["gd_lr"]
+    return rows
+
+
+# ----------------------------------------------------------------------------------------- figure
+def plot(out_dir, activation=None):
+    """Draw ``random_k_<act>.png`` from ``random_k_<act>_summary.csv`` for each activation found
+    (or only ``activation``); return the PNG paths."""
+    from .. import plotting as P
+
+    if activation is None:
+        acts = sorted(os.path.basename(p)[len("random_k_"):-len("_summary.csv")]
+                      for p in glob.glob(os.path.join(out_dir, "random_k_*_summary.csv")))
+    else:
+        acts = [activation]
+    files = []
+    for act in acts:
+        stem = os.path.join(out_dir, f"random_k_{act}")
+        rows = C.read_csv(stem + "_summary.csv")
+        meta = C.read_json(stem + ".json")
+        plt = P.pyplot()
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+        methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+        ks = sorted({r["k"] for r in rows})
+        n1 = meta["config"]["widths"][0]
+        kk = np.arange(min(ks), max(ks) + 1)
+        ceil = [ceiling(k, n1, act) for k in kk]
+        for ax, col, title in ((axes[0], "success_rate", r"recovery: $\|\hat z - z^*\| / \|z^*\| < %g$"
+                                % meta["config"]["success_tol"]),
+                               (axes[1], "fit_rate", r"fit: $\|G(\hat z) - x\| / \|x\| < %g$"
+                                % meta["config"]["residual_tol"])):
+            if col == "success_rate":
+                lab = (r"ceiling $P[\mathrm{Bin}(%d, 1/2) \geq k]$" % n1) if act == "relu" else "ceiling (injective)"
+                ax.plot(kk, ceil, "k--", linewidth=1.2, label=lab)
+            for m in methods:
+                rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["k"])
+                P.success_curves(ax, [r["k"] for r in rs], [r[col] for r in rs], m, [r["trials"] for r in rs])
+            ax.set_xlabel("latent dimension k")
+            ax.set_title(title, fontsize=10)
+            ax.set_ylim(-0.03, 1.03)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("fraction of trials")
+        axes[0].legend(fontsize=8, loc="lower left")
+        name = "ReLU" if act == "relu" else f"LeakyReLU({meta['config']['slope']:g})"
+        trials = max(r["trials"] for r in rows)
+        fig.suptitle(f"{name}, k x {' x '.join(map(str, meta['config']['widths']))} random nets, {trials} trials "
+                     f"per k, noise U[-{meta['config']['noise']:g}, {meta['config']['noise']:g}]; "
+                     f"GD: Adam lr {meta['config']['gd_lr']:g}, {meta['config']['gd_steps']} steps, "
+                     f"{meta['config']['gd_restarts']} start(s)", fontsize=9)
+        files.append(P.save(fig, stem + ".png"))
+    if not files:
+        raise FileNotFoundError(f"no random_k_*_summary.csv in {out_dir}; run the experiment first.")
+    return files

@@ -1,0 +1,215 @@
+"""Layer-wise inversion on planted ground truth: exact recovery, noise, certificates, batches."""
+import numpy as np
+import pytest
+
+from layerinv import ReLUNet, invert
+from layerinv import kernels
+from layerinv._highs import LPSolution
+
+from conftest import TOL, planted, rel
+
+
+@pytest.mark.parametrize("k", [10, 50, 100])
+@pytest.mark.parametrize("method", ["exact", "linf", "l1", "auto"])
+def test_exact_recovery_paper_nets(k, method, seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([k, 250, 600], rng)
+    z, x = planted(G, rng)
+    res = invert(G, x, method=method)
+    assert res.ok, res.message
+    assert rel(res.z, z) < TOL["z_exact"]
+    assert res.residual < TOL["residual_exact"]
+    assert len(res.layers) == 2 and res.layers[0].index == 1 and res.layers[1].index == 0
+    for rec in res.layers:
+        assert rec.violation <= 1e-9
+
+
+def test_paper_tiny_noise_is_still_exact(seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([60, 250, 600], rng)
+    z, x = planted(G, rng)
+    x = x + 1e-9 * rng.uniform(-1, 1, x.shape)  # the paper's +-1e-9: inactive rows now look "active"
+    for method in ["exact", "linf", "l1"]:
+        res = invert(G, x, method=method)
+        assert res.ok, res.message
+        assert rel(res.z, z) < TOL["z_exact"]
+
+
+@pytest.mark.parametrize("dims, kwargs", [
+    ([8, 60, 200], dict(bias=True)),
+    ([8, 40, 120, 300], dict()),
+    ([8, 40, 120, 300], dict(bias=True)),
+    ([10, 60, 150], dict(activation=("leaky_relu", 0.1))),
+    ([10, 60, 150], dict(activation=("leaky_relu", 0.2), bias=True)),
+    ([6, 80, 200], dict(output_activation="sigmoid")),
+    ([6, 80, 200], dict(output_activation="tanh", bias=True)),
+    ([6, 80, 200], dict(output_activation="identity")),
+])
+def test_exact_recovery_architectures(dims, kwargs, seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random(dims, rng, **kwargs)
+    z, x = planted(G, rng)
+    res = invert(G, x, method="exact")
+    assert res.status == "exact", res.message
+    assert rel(res.z, z) < TOL["z_exact"]
+
+
+def test_leaky_relu_beyond_relu_limit(seed):
+    """LeakyReLU rows are all equations: k = 200 of 250 is still exact (ReLU would need 200 active)."""
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([200, 250, 600], rng, activation=("leaky_relu", 0.1))
+    z, x = planted(G, rng)
+    res = invert(G, x, method="exact")
+    assert res.status == "exact" and rel(res.z, z) < TOL["z_exact"]
+
+
+def test_off_range_is_certified_infeasible(seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([20, 250, 600], rng)
+    z, x = planted(G, rng)
+    x_off = x + np.where(x > 0, 1e-3 * rng.standard_normal(x.shape), 0.0)  # stays >= 0 only where active
+    x_off = np.maximum(x_off, 0.0)
+    res = invert(G, x_off, method="exact")
+    assert res.status == "infeasible" and not res.ok
+    assert "layer 1 proves it" in res.message
+    cert = res.certificate
+    assert cert.layer == 1 and cert.kind == "dual" and cert.bound > cert.tol[1]
+    assert cert.check() and cert.check(G, x_off)
+    assert not cert.check(G, x)  # the same proof does not hold for an x that is in the range
+
+
+def test_negative_entries_are_out_of_range():
+    G = ReLUNet.random([5, 30, 80], rng=0)
+    x = G(np.ones(5))
+    x[3] = -0.5
+    res = invert(G, x, method="exact")
+    assert res.status == "infeasible" and "outside the range" in res.message
+    assert res.certificate.kind == "range" and res.certificate.check()
+    assert list(res.certificate.rows) == [3]
+
+
+def test_lower_layer_certificate():
+    """An x whose top layer is consistent but whose hidden target is not: layer 0 proves it."""
+    rng = np.random.default_rng(5)
+    G = ReLUNet.random([30, 40, 400], rng)
+    W1 = G.layers[1].weight
+    found = False
+    for _ in range(50):
+        h = np.maximum(rng.standard_normal(40), 0) + 0.5 * (rng.random(40) < 0.5)  # a random h >= 0
+        x = np.maximum(W1 @ h, 0)
+        res = invert(G, x, method="exact")
+        if res.status == "infeasible":
+            found = True
+            assert res.certificate.layer == 0 and res.certificate.check()
+            break
+    assert found, "random hidden vectors should not all be in the range of the first layer"
+
+
+def test_linf_l1_objective_bounds_noise(seed):
+    """The planted z* is feasible at the top layer with t = eps, so the LP optimum must be <= eps."""
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([20, 250, 600], rng)
+    z, x = planted(G, rng)
+    eps = 1e-4
+    xn = x + eps * rng.uniform(-1, 1, x.shape)
+    res = invert(G, xn, method="linf", gap_tol=0.0)
+    top = res.layers[0]
+    assert res.status == "optimal" and top.path == "lp"
+    assert top.objective <= eps * (1 + 1e-6)
+    assert top.violation <= 1e-7
+    assert rel(res.z, z) < 1e-1
+    en = rng.standard_normal(x.shape) * eps
+    res1 = invert(G, x + en, method="l1", gap_tol=0.0)
+    assert res1.status == "optimal"
+    assert res1.layers[0].objective <= np.abs(en).sum() * (1 + 1e-6)
+    assert rel(res1.z, z) < 1e-1
+
+
+def test_eps_feasibility_form(seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([10, 100, 300], rng)
+    z, x = planted(G, rng)
+    xn = x + 1e-3 * rng.uniform(-1, 1, x.shape)
+    res = invert(G, xn, method="linf", eps=2e-3)
+    assert res.status == "feasible", res.message
+    far = xn + 0.5 * (rng.random(x.shape) < 0.3)
+    bad = invert(G, far, method="linf", eps=1e-3)
+    assert bad.status == "infeasible" and "layer 1 proves it" in bad.message
+    assert bad.certificate.check() and bad.certificate.tol[1] == 1e-3
+    bad1 = invert(G, far, method="l1", eps=1e-3)
+    assert bad1.status == "infeasible" and bad1.layers[0].objective is not None
+
+
+def test_batch_returns_batched_fields():
+    rng = np.random.default_rng(0)
+    G = ReLUNet.random([10, 100, 300], rng)
+    Z = rng.standard_normal((4, 10))
+    X = G(Z)
+    X[2] = X[2] + 0.1  # not in the range
+    res = invert(G, X, method="exact")
+    assert res.batched and len(res) == 4 and res.z.shape == (4, 10)
+    assert list(res.ok) == [True, True, False, True]
+    assert res.status[2] == "infeasible" and res[2].certificate.check()
+    np.testing.assert_allclose(res.z[[0, 1, 3]], Z[[0, 1, 3]], rtol=1e-8)
+    assert res.residual.shape == (4,) and "4 observations" in res.summary()
+
+
+def test_auto_falls_back_to_linf():
+    rng = np.random.default_rng(1)
+    G = ReLUNet.random([10, 100, 300], rng)
+    z, x = planted(G, rng)
+    res = invert(G, x, method="auto")
+    assert res.method == "exact" and res.status == "exact"
+    xn = x + 1e-3 * rng.standard_normal(x.shape)
+    res = invert(G, xn, method="auto")
+    assert res.method == "linf" and res.status == "optimal"
+    assert [s[0] for s in res.info["steps"]] == ["exact", "linf"]
+    assert "exact: infeasible" in res.message
+
+
+def test_beyond_identifiability_gives_a_valid_preimage():
+    """k = 140 of 250: usually fewer than k active units, z* not unique; any preimage fits x."""
+    rng = np.random.default_rng(3)
+    G = ReLUNet.random([140, 250, 600], rng)
+    z, x = planted(G, rng)
+    res = invert(G, x, method="exact")
+    assert res.status == "exact"
+    assert res.residual < 1e-6
+    if (G.forward(z, all_layers=True)[1] > 0).sum() < 140:
+        assert not res.layers[-1].unique
+
+
+def test_solver_answer_is_checked(monkeypatch):
+    """A solver that claims 'optimal' for a bad point is reported as a failure, not passed on."""
+    rng = np.random.default_rng(0)
+    G = ReLUNet.random([10, 100, 300], rng)
+    z, x = planted(G, rng)
+    xn = x + 1e-2 * rng.uniform(-1, 1, x.shape)
+    real = kernels.solve_lp
+
+    def liar(*args, **kw):
+        sol = real(*args, **kw)
+        return LPSolution(sol.x + 0.3, sol.y, "optimal", "kOptimal", sol.objective)
+
+    monkeypatch.setattr(kernels, "solve_lp", liar)
+    res = invert(G, xn, method="linf", gap_tol=0.0)
+    assert res.status == "failed" and "recomputation" in res.message
+
+
+def test_gd_recovers_easy_instance(seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([5, 100, 300], rng)
+    z, x = planted(G, rng)
+    res = invert(G, x, method="gd", rng=seed, steps=1500, lr=0.05, restarts=3)
+    assert res.ok and res.method == "gd"
+    assert rel(res.z, z) < TOL["z_gd"]
+    assert res.info["restarts"] == 3
+
+
+def test_gd_init_and_early_stop():
+    rng = np.random.default_rng(0)
+    G = ReLUNet.random([5, 50, 100], rng)
+    z, x = planted(G, rng)
+    res = invert(G, x, method="gd", rng=0, init=z + 0.01, steps=3000, lr=0.01, stop_rtol=1e-3)
+    assert res.status == "converged" and res.info["steps"] < 3000
+    assert rel(res.z, z) < TOL["z_gd"]
