@@ -23,7 +23,7 @@ METHODS = {
     "linf": _LAYERWISE_OPTS["linf"],
     "l1": _LAYERWISE_OPTS["l1"],
     "gd": _GD_OPTS,
-    "auto": {"tol", "gap_tol", "time_limit"},
+    "auto": {"tol", "gap_tol", "time_limit", "polish", "lam"},
 }
 
 
@@ -45,6 +45,8 @@ def _check_common(options):
         clean["lr"] = check_positive(clean["lr"], "lr")
     if "lam" in clean:
         clean["lam"] = check_positive(clean["lam"], "lam", strict=False)
+    if "polish" in clean and not isinstance(clean["polish"], bool):
+        raise TypeError(f"polish must be True or False; got {clean['polish']!r}.")
     if "stop_rtol" in clean and clean["stop_rtol"] is not None:
         clean["stop_rtol"] = check_positive(clean["stop_rtol"], "stop_rtol")
     return clean
@@ -75,8 +77,23 @@ def _invert_one(G, x, method, opts):
     steps.append(("linf", lin.status, lin.seconds))
     lin.message = f"exact: {ex.status} ({ex.message}) -> linf: {lin.message}"
     lin.certificate = ex.certificate
-    lin.info["steps"] = steps
     lin.info["exact"] = ex
+    if opts.get("polish", True) and np.all(np.isfinite(lin.z)):
+        from .polish import polish
+
+        t1 = time.perf_counter()
+        lam = opts.get("lam", 0.0)
+        f0 = float(np.sum((G(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
+        z, f, iters = polish(G, x, lin.z, lam=lam)
+        steps.append(("polish", "converged", time.perf_counter() - t1))
+        lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam}
+        lin.z = z
+        lin.residual = relative_residual(G, z, x)
+        lin.status = "converged" if lin.ok else lin.status
+        lin.method = "linf+polish"
+        lin.message += (f" -> polish (Gauss-Newton inside the activation regions, lam {lam:g}): "
+                        f"||G(z) - x||^2 + lam||z||^2 from {f0:.4g} to {f:.4g} in {iters} iterations.")
+    lin.info["steps"] = steps
     lin.seconds = time.perf_counter() - t0
     return lin
 
@@ -99,7 +116,10 @@ def invert(G, x, method="auto", **options):
           ``w_j h + b_j <= a_j + t`` (others); with ``eps`` the paper's fixed-ε feasibility form.
         * ``"l1"``: per layer ``min sum e_j`` with the same rows; with ``eps`` a budget ``sum e <= eps``.
         * ``"gd"``: CSGM baseline, Adam on ``||G(z) - x||^2 + lam ||z||^2`` (needs ``rng``).
-        * ``"auto"``: ``exact``; where it fails, ``linf``. ``Result.method`` says which ran.
+        * ``"auto"``: ``exact``; where it fails (noise, x off the range), ``linf`` followed by a
+          polish: Gauss–Newton on ``||G(z) - x||^2 + lam ||z||^2`` inside the activation regions,
+          which can only lower the fit (status ``"converged"``, ``method="linf+polish"``).
+          ``Result.method`` says which ran; ``info["steps"]`` lists each step and its time.
     **options
         exact: ``tol`` (relative, default 1e-6: a layer's rows must hold within ``tol * max|a|``, where
         ``a`` is the layer's target; entries of x below ``-tol * max|x|`` put x outside a ReLU's range),
@@ -108,6 +128,8 @@ def invert(G, x, method="auto", **options):
         feasibility problem, the layers below, whose noise is unknown, minimise t / Σe), ``gap_tol`` (default
         1e-6: a certified bracket on a layer's optimum narrower than ``gap_tol * max|a|`` is
         accepted without an LP; 0 forces the LP), ``time_limit``.
+        auto: ``tol``, ``gap_tol``, ``time_limit`` as above, ``polish`` (default True), ``lam``
+        (default 0).
         gd: ``rng`` (required), ``steps`` (1000), ``lr`` (0.01), ``restarts`` (1), ``lam`` (0),
         ``init`` (starting z), ``stop_rtol`` (early stop on relative loss decrease).
         Unknown options raise ``TypeError``.

@@ -16,7 +16,8 @@ STATUSES = {
     "infeasible": "x is not in the range of G (within the tolerance or budget); Result.certificate proves it.",
     "inconclusive": "the layer-wise path failed below a layer whose input was not unique; no claim about x.",
     "max_iter": "an iterative method (gd) used its whole step budget.",
-    "converged": "an iterative method (gd) stopped because its objective stopped decreasing.",
+    "converged": "an iterative method (gd, or auto's polish after the layer-wise LPs) stopped because its "
+                 "objective stopped decreasing: a local minimum of the fit, not a certified optimum.",
     "time_limit": "a solver ran out of time; z is the best point found, if any.",
     "failed": "a solver failed or its answer did not pass our checks; see message.",
 }

@@ -162,9 +162,14 @@ def test_auto_falls_back_to_linf():
     assert res.method == "exact" and res.status == "exact"
     xn = x + 1e-3 * rng.standard_normal(x.shape)
     res = invert(G, xn, method="auto")
-    assert res.method == "linf" and res.status == "optimal"
-    assert [s[0] for s in res.info["steps"]] == ["exact", "linf"]
+    assert res.method == "linf+polish" and res.status == "converged"
+    assert [s[0] for s in res.info["steps"]] == ["exact", "linf", "polish"]
     assert "exact: infeasible" in res.message
+    lin = invert(G, xn, method="linf")
+    assert res.info["polish"]["objective_after"] <= res.info["polish"]["objective_before"]
+    assert res.residual <= lin.residual + 1e-12  # the polish can only lower the fit
+    plain = invert(G, xn, method="auto", polish=False)
+    assert plain.method == "linf" and plain.status == "optimal"
 
 
 def test_beyond_identifiability_gives_a_valid_preimage():
