@@ -35,7 +35,10 @@ def _invert(args):
 
 
 def _demo(args):
-    from .demo import run_demo
+    if args.nets == "random":
+        from .demo import run_demo
+    else:
+        from .mnist_demo import run_demo
 
     return run_demo(out=args.out, quick=args.quick, seed=args.seed)
 
@@ -64,4 +67,7 @@ def register_cli(sub):
     d.add_argument("--out", default=os.path.join("out", "demo"), help="output folder (default out/demo)")
     d.add_argument("--quick", action="store_true", help="a few seconds instead of about a minute")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    d.add_argument("--nets", choices=["mnist", "random"], default="mnist",
+                   help="mnist: denoising / inpainting / real digits with the shipped MNIST generator (default); "
+                        "random: every method on random k×250×600 nets")
     d.set_defaults(func=_demo)

@@ -23,7 +23,7 @@ METHODS = {
     "linf": _LAYERWISE_OPTS["linf"],
     "l1": _LAYERWISE_OPTS["l1"],
     "gd": _GD_OPTS,
-    "auto": {"tol", "gap_tol", "time_limit", "polish", "lam"},
+    "auto": {"tol", "gap_tol", "time_limit", "polish", "lam", "starts"},
 }
 
 
@@ -45,6 +45,8 @@ def _check_common(options):
         clean["lr"] = check_positive(clean["lr"], "lr")
     if "lam" in clean:
         clean["lam"] = check_positive(clean["lam"], "lam", strict=False)
+    if "starts" in clean:
+        clean["starts"] = check_positive(clean["starts"], "starts", strict=False, integer=True)
     if "polish" in clean and not isinstance(clean["polish"], bool):
         raise TypeError(f"polish must be True or False; got {clean['polish']!r}.")
     if "stop_rtol" in clean and clean["stop_rtol"] is not None:
@@ -79,20 +81,24 @@ def _invert_one(G, x, method, opts):
     lin.certificate = ex.certificate
     lin.info["exact"] = ex
     if opts.get("polish", True) and np.all(np.isfinite(lin.z)):
-        from .polish import polish
+        from .polish import polish_best, quasi_random_starts
 
         t1 = time.perf_counter()
         lam = opts.get("lam", 0.0)
+        n_starts = opts.get("starts", 8)
         f0 = float(np.sum((G(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
-        z, f, iters = polish(G, x, lin.z, lam=lam)
+        starts = np.vstack([lin.z, quasi_random_starts(G.k, n_starts)])
+        z, f, which, iters = polish_best(G, x, starts, lam=lam)
         steps.append(("polish", "converged", time.perf_counter() - t1))
-        lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam}
+        lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam,
+                              "starts": n_starts, "winner": "linf" if which == 0 else f"quasi-random start {which}"}
         lin.z = z
         lin.residual = relative_residual(G, z, x)
         lin.status = "converged" if lin.ok else lin.status
         lin.method = "linf+polish"
-        lin.message += (f" -> polish (Gauss-Newton inside the activation regions, lam {lam:g}): "
-                        f"||G(z) - x||^2 + lam||z||^2 from {f0:.4g} to {f:.4g} in {iters} iterations.")
+        lin.message += (f" -> polish (Gauss-Newton inside the activation regions from the linf answer and "
+                        f"{n_starts} quasi-random starts, lam {lam:g}): ||G(z) - x||^2 + lam||z||^2 from {f0:.4g} "
+                        f"(linf answer) to {f:.4g}, best from the {lin.info['polish']['winner']}.")
     lin.info["steps"] = steps
     lin.seconds = time.perf_counter() - t0
     return lin
@@ -118,7 +124,8 @@ def invert(G, x, method="auto", **options):
         * ``"gd"``: CSGM baseline, Adam on ``||G(z) - x||^2 + lam ||z||^2`` (needs ``rng``).
         * ``"auto"``: ``exact``; where it fails (noise, x off the range), ``linf`` followed by a
           polish: Gauss–Newton on ``||G(z) - x||^2 + lam ||z||^2`` inside the activation regions,
-          which can only lower the fit (status ``"converged"``, ``method="linf+polish"``).
+          from the linf answer and from ``starts`` quasi-random points; it can only lower the fit
+          (status ``"converged"``, ``method="linf+polish"``).
           ``Result.method`` says which ran; ``info["steps"]`` lists each step and its time.
     **options
         exact: ``tol`` (relative, default 1e-6: a layer's rows must hold within ``tol * max|a|``, where
@@ -129,7 +136,8 @@ def invert(G, x, method="auto", **options):
         1e-6: a certified bracket on a layer's optimum narrower than ``gap_tol * max|a|`` is
         accepted without an LP; 0 forces the LP), ``time_limit``.
         auto: ``tol``, ``gap_tol``, ``time_limit`` as above, ``polish`` (default True), ``lam``
-        (default 0).
+        (default 0), ``starts`` (default 8: deterministic quasi-random starts polished besides the
+        linf answer; the lowest objective wins, so the result is never worse than linf's fit).
         gd: ``rng`` (required), ``steps`` (1000), ``lr`` (0.01), ``restarts`` (1), ``lam`` (0),
         ``init`` (starting z), ``stop_rtol`` (early stop on relative loss decrease).
         Unknown options raise ``TypeError``.

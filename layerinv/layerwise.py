@@ -14,10 +14,12 @@ from .system import build_system
 __all__ = ["layerwise"]
 
 
-def _record(i, L, system, out):
+def _record(i, L, system, out, thr):
     obj = (out.lower, out.objective) if out.status == "bracket" else out.objective
-    return LayerRecord(i, L.n_in, L.n_out, int(system.E.size if L.activation.name == "relu" else L.n_out),
-                       out.path, obj, float(out.violation), out.status, bool(out.unique), out.seconds, out.message)
+    relu = L.activation.name == "relu"
+    return LayerRecord(i, L.n_in, L.n_out, int(system.E.size if relu else L.n_out),
+                       out.path, obj, float(out.violation), out.status, bool(out.unique), out.seconds, out.message,
+                       float(thr) if relu else float("nan"))
 
 
 def _threshold(a, factor, floor):
@@ -66,7 +68,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             kernel = solve_linf if mode == "linf" else solve_l1
             layer_eps = eps if i == G.depth - 1 else None  # the noise bound is stated for x only
             out = kernel(system, eps=layer_eps, gap_tol=gap_tol * scale, time_limit=time_limit)
-        records.append(_record(i, L, system, out))
+        records.append(_record(i, L, system, out, thr))
         eq_rows[i] = system.E
         if out.status == "infeasible":
             if mode == "exact":

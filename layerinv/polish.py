@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["polish", "jacobian"]
+__all__ = ["polish", "polish_best", "quasi_random_starts", "jacobian"]
 
 
 def jacobian(G, z):
@@ -102,3 +102,46 @@ def polish(G, y, z0, *, lam=0.0, A=None, max_iter=50, rtol=1e-12):
         if decrease <= rtol * max(f, 1e-300):
             break
     return z, f, it
+
+
+def _primes(n):
+    out = []
+    c = 2
+    while len(out) < n:
+        if all(c % p for p in out if p * p <= c):
+            out.append(c)
+        c += 1
+    return np.array(out, dtype=np.float64)
+
+
+def quasi_random_starts(k, count):
+    """``count`` deterministic, evenly spread latents in R^k (shape (count, k)).
+
+    A Kronecker (Richtmyer) sequence ``u_i = frac(1/2 + i * sqrt(p_j))`` over the first k primes,
+    mapped through the standard normal quantile: a space-filling sample of N(0, I) that needs no
+    random generator, so results are reproducible without hidden seeds.
+    """
+    if count <= 0:
+        return np.zeros((0, k))
+    from scipy.special import ndtri
+
+    alpha = np.sqrt(_primes(k)) % 1.0
+    u = (0.5 + np.arange(1, count + 1)[:, None] * alpha) % 1.0
+    return ndtri(np.clip(u, 1e-9, 1 - 1e-9))
+
+
+def polish_best(G, y, starts, *, lam=0.0, A=None, max_iter=50):
+    """Polish every start (rows of ``starts``) and keep the lowest objective.
+
+    Returns ``(z, f, index_of_winning_start, iterations_total)``.
+    """
+    best = (None, np.inf, -1)
+    total = 0
+    for i, z0 in enumerate(starts):
+        if not np.all(np.isfinite(z0)):
+            continue
+        z, f, it = polish(G, y, z0, lam=lam, A=A, max_iter=max_iter)
+        total += it
+        if f < best[1]:
+            best = (z, f, i)
+    return best[0], best[1], best[2], total

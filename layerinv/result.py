@@ -50,6 +50,10 @@ class LayerRecord:
         Whether the equation rows pin the layer's input (full column rank).
     seconds : float
     message : str
+    threshold : float
+        Rows whose target exceeded this were equations (ReLU layers); NaN where not used. For the
+        top layer of ``linf``, ``min(lower bound of t, threshold)`` is a certified lower bound on
+        ``min_z ||G(z) - x||_inf``.
     """
 
     index: int
@@ -63,6 +67,12 @@ class LayerRecord:
     unique: bool
     seconds: float
     message: str = ""
+    threshold: float = float("nan")
+
+    @property
+    def lower(self):
+        """A certified lower bound on the layer's optimum (the bracket's lower end, or the optimum)."""
+        return self.objective[0] if isinstance(self.objective, tuple) else self.objective
 
     def __repr__(self):
         obj = (f"[{self.objective[0]:.3g}, {self.objective[1]:.3g}]" if isinstance(self.objective, tuple)

@@ -43,3 +43,12 @@ def test_polish_with_measurements_and_prior(seed):
     zp, f, _ = polish(G, y, start, A=A, lam=0.1)
     assert f <= f0 + 1e-12
     assert np.isclose(f, np.sum((A @ G(zp) - y) ** 2) + 0.1 * zp @ zp)
+
+
+def test_quasi_random_starts_are_deterministic_and_spread():
+    from layerinv.polish import quasi_random_starts
+
+    a, b = quasi_random_starts(20, 16), quasi_random_starts(20, 16)
+    assert a.shape == (16, 20) and np.array_equal(a, b) and np.all(np.isfinite(a))
+    assert abs(a.mean()) < 0.3 and 0.5 < a.std() < 1.5
+    assert len({tuple(r) for r in a}) == 16
