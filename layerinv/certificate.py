@@ -153,3 +153,52 @@ def _split(L, a, E, nonneg):
     mask[E] = True
     thr = np.where(mask, -np.inf, np.inf)
     return build_system(L, a, thr, nonneg)
+
+
+def fit_lower_bound(G, x, *, iters=8, time_limit=None):
+    """A certified lower bound on ``min_z ||G(z) - x||_inf`` for a ReLU output layer.
+
+    For any threshold ``s``: a z with ``||G(z) - x||_inf < s`` must have every unit with ``x_j > s``
+    active, so the top layer's ℓ∞ system with those rows as equations has optimum ``t(s) <= ||G(z) - x||_inf``.
+    Hence ``min_z ||G(z) - x||_inf >= min(t_lo(s), s)`` for every s, with ``t_lo`` the certified
+    (dual) lower bound on ``t(s)``. ``t(s)`` does not increase with s, so the best s is found by
+    bisection on ``t(s) = s``. Lower layers are relaxed away, so the bound holds whatever they are.
+
+    Parameters
+    ----------
+    G : ReLUNet
+        Its last activation must be ReLU.
+    x : array_like, shape (n,)
+    iters : int
+        Bisection steps (each one LP).
+
+    Returns
+    -------
+    bound : float
+        No z has ``max_j |G(z)_j - x_j| < bound``.
+    threshold : float
+        The threshold s that gave it.
+    """
+    from .kernels import _solve_lp  # noqa: PLC0415 - one LP per bisection step
+
+    x = G.check_output(x)
+    if x.ndim != 1:
+        raise ValueError(f"x must be a single observation of shape ({G.n},); got {x.shape}.")
+    L = G.layers[-1]
+    if L.activation.name != "relu":
+        raise ValueError(f"fit_lower_bound needs a ReLU output layer; G's is {L.activation.name!r}.")
+    nonneg = G.depth > 1 and G.layers[-2].activation.nonnegative
+    lo, hi = 0.0, float(max(np.max(x), 0.0))
+    best = (0.0, 0.0)
+    for _ in range(iters):
+        s = 0.5 * (lo + hi)
+        out = _solve_lp(build_system(L, x, s, nonneg), "linf", time_limit, 1e-9)
+        t_lo = out.lower if np.isfinite(out.lower) else 0.0
+        cand = min(t_lo, s)
+        if cand > best[0]:
+            best = (cand, s)
+        if out.status == "optimal" and out.objective > s:
+            lo = s  # t(s) above s: a larger threshold relaxes more rows
+        else:
+            hi = s
+    return best

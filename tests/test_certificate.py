@@ -1,0 +1,67 @@
+"""Certificates re-check from G and x alone, and refuse to vouch for what they do not prove."""
+import numpy as np
+import pytest
+
+from layerinv import ReLUNet, invert
+from layerinv.certificate import fit_lower_bound
+
+from conftest import planted
+
+
+def _off_range(seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([15, 120, 400], rng)
+    z, x = planted(G, rng)
+    x_off = np.maximum(x + np.where(x > 0, 1e-2 * rng.standard_normal(x.shape), 0.0), 0.0)
+    return G, x, x_off
+
+
+def test_tampered_certificates_fail(seed):
+    G, x, x_off = _off_range(seed)
+    cert = invert(G, x_off, method="exact").certificate
+    assert cert.check()
+    y_E = cert.y_E.copy()
+    cert.y_E = -y_E  # flipped multipliers prove nothing
+    assert not cert.check() and "bound" in cert.reason
+    cert.y_E = y_E
+    cert.tol = [t * 1e6 for t in cert.tol]  # a tolerance the bound does not exceed
+    assert not cert.check()
+
+
+def test_certificate_does_not_transfer_to_other_networks(seed):
+    G, x, x_off = _off_range(seed)
+    cert = invert(G, x_off, method="exact").certificate
+    H = ReLUNet.random(G.dims, rng=seed + 100)
+    assert not cert.check(H, x_off)
+
+
+def test_certificate_rejects_malformed_x():
+    G, x, x_off = _off_range(0)
+    cert = invert(G, x_off, method="exact").certificate
+    assert not cert.check(G, x_off[:10]) and "shape" in cert.reason
+    assert not cert.check(G, np.full_like(x_off, np.nan))
+
+
+def test_fit_lower_bound_is_valid(seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([10, 60, 300], rng)
+    z, x = planted(G, rng)
+    eps = 0.05 * np.abs(x).max()
+    xn = np.maximum(x + eps * rng.uniform(-1, 1, x.shape), 0)
+    bound, s = fit_lower_bound(G, xn)
+    assert 0 <= bound <= np.abs(G(z) - xn).max() + 1e-12  # z* itself fits within its noise
+    for method in ["auto", "linf"]:
+        zz = invert(G, xn, method=method).z
+        assert bound <= np.abs(G(zz) - xn).max() + 1e-12
+    far = xn.copy()
+    far[np.argmax(xn)] += 100.0  # one pixel no z can reach cheaply
+    assert fit_lower_bound(G, far)[0] > bound
+
+
+def test_fit_lower_bound_validation():
+    G = ReLUNet.random([3, 10, 20], rng=0, output_activation="sigmoid")
+    with pytest.raises(ValueError, match="ReLU output"):
+        fit_lower_bound(G, np.full(20, 0.5))
+    H = ReLUNet.random([3, 10, 20], rng=0)
+    with pytest.raises(ValueError, match="single observation"):
+        fit_lower_bound(H, np.zeros((2, 20)))
