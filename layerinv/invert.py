@@ -16,6 +16,7 @@ _LAYERWISE_OPTS = {"exact": {"tol", "time_limit"},
                    "linf": {"eps", "gap_tol", "time_limit"},
                    "l1": {"eps", "gap_tol", "time_limit"}}
 _GD_OPTS = {"steps", "lr", "restarts", "lam", "rng", "init", "stop_rtol"}
+_MILP_OPTS = {"objective", "eps", "box", "time_limit", "tol", "tighten"}
 
 #: Methods accepted by :func:`invert` and the options each one takes.
 METHODS = {
@@ -23,11 +24,12 @@ METHODS = {
     "linf": _LAYERWISE_OPTS["linf"],
     "l1": _LAYERWISE_OPTS["l1"],
     "gd": _GD_OPTS,
-    "auto": {"tol", "gap_tol", "time_limit", "polish", "lam", "starts"},
+    "milp": _MILP_OPTS,
+    "auto": {"tol", "gap_tol", "time_limit", "polish", "lam", "starts", "box", "milp_time_limit"},
 }
 
 
-def _check_common(options):
+def _check_common(options, method):
     clean = dict(options)
     if "tol" in clean:
         clean["tol"] = check_positive(clean["tol"], "tol")
@@ -43,8 +45,12 @@ def _check_common(options):
         clean["restarts"] = check_positive(clean["restarts"], "restarts", integer=True)
     if "lr" in clean:
         clean["lr"] = check_positive(clean["lr"], "lr")
-    if "lam" in clean:
+    if "lam" in clean and not (clean["lam"] == "auto" and method == "auto"):
         clean["lam"] = check_positive(clean["lam"], "lam", strict=False)
+    if "box" in clean and clean["box"] is not None:
+        clean["box"] = check_positive(clean["box"], "box")
+    if "milp_time_limit" in clean:
+        clean["milp_time_limit"] = check_positive(clean["milp_time_limit"], "milp_time_limit")
     if "starts" in clean:
         clean["starts"] = check_positive(clean["starts"], "starts", strict=False, integer=True)
     if "polish" in clean and not isinstance(clean["polish"], bool):
@@ -57,6 +63,10 @@ def _check_common(options):
 def _invert_one(G, x, method, opts):
     if method in _LAYERWISE_OPTS:
         return layerwise(G, x, method, **opts)
+    if method == "milp":
+        from .milp import milp_invert
+
+        return milp_invert(G, x, **opts)
     if method == "gd":
         from .gd import gd_fit
 
@@ -75,6 +85,17 @@ def _invert_one(G, x, method, opts):
         ex.method = "exact"
         ex.info["steps"] = steps
         return ex
+    if ex.status == "inconclusive":  # the layer-wise path lost uniqueness: MILP below the unique layers
+        from .milp import milp_ladder
+
+        lad = milp_ladder(G, x, tol=opts.get("tol", 1e-6), box=opts.get("box"),
+                          time_limit=opts.get("milp_time_limit", 10.0))
+        steps.append(("milp", lad.status, lad.seconds))
+        if lad.status in ("exact", "infeasible"):
+            lad.method = "milp"
+            lad.info["steps"] = steps
+            lad.seconds = time.perf_counter() - t0
+            return lad
     lin = layerwise(G, x, "linf", **{k: v for k, v in opts.items() if k in _LAYERWISE_OPTS["linf"]})
     steps.append(("linf", lin.status, lin.seconds))
     lin.message = f"exact: {ex.status} ({ex.message}) -> linf: {lin.message}"
@@ -84,11 +105,17 @@ def _invert_one(G, x, method, opts):
         from .polish import polish_best, quasi_random_starts
 
         t1 = time.perf_counter()
-        lam = opts.get("lam", 0.0)
+        lam = opts.get("lam", "auto")
         n_starts = opts.get("starts", 8)
-        f0 = float(np.sum((G(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
         starts = np.vstack([lin.z, quasi_random_starts(G.k, n_starts)])
-        z, f, which, iters = polish_best(G, x, starts, lam=lam)
+        z, f, which, iters = polish_best(G, x, starts, lam=0.0)  # the best fit (maximum likelihood)
+        if lam == "auto":  # MAP under z ~ N(0, I): lam = noise variance, estimated from the fit
+            lam = float(np.sum((G(z) - x) ** 2)) / max(G.n - G.k, 1)
+        if lam > 0:
+            z2, f, which2, it2 = polish_best(G, x, np.vstack([z, starts]), lam=lam)
+            z, iters = z2, iters + it2
+            which = which if which2 == 0 else which2 - 1
+        f0 = float(np.sum((G(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
         steps.append(("polish", "converged", time.perf_counter() - t1))
         lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam,
                               "starts": n_starts, "winner": "linf" if which == 0 else f"quasi-random start {which}"}
@@ -113,7 +140,7 @@ def invert(G, x, method="auto", **options):
         The generator (use ``ReLUNet.from_torch`` for a PyTorch ``nn.Sequential``).
     x : array_like, shape (n,) or (batch, n)
         The observation(s).
-    method : {"auto", "exact", "linf", "l1", "gd"}
+    method : {"auto", "exact", "linf", "l1", "milp", "gd"}
         * ``"exact"``: x = G(z) up to ``tol``. Per layer, rows with target above a threshold read
           off the data are equations, the others inequalities; one Cholesky least-squares solve when
           the equations pin the layer's input, HiGHS otherwise. If a layer has no solution, status
@@ -122,7 +149,12 @@ def invert(G, x, method="auto", **options):
           ``w_j h + b_j <= a_j + t`` (others); with ``eps`` the paper's fixed-ε feasibility form.
         * ``"l1"``: per layer ``min sum e_j`` with the same rows; with ``eps`` a budget ``sum e <= eps``.
         * ``"gd"``: CSGM baseline, Adam on ``||G(z) - x||^2 + lam ||z||^2`` (needs ``rng``).
-        * ``"auto"``: ``exact``; where it fails (noise, x off the range), ``linf`` followed by a
+        * ``"milp"``: the whole network as one mixed-integer LP (HiGHS) over a latent box
+          ``[-box, box]^k``: a verified preimage where the layer-wise LPs stop (too few active
+          units), or HiGHS's proof that none exists in the box; see :mod:`layerinv.milp`.
+        * ``"auto"``: ``exact``; where it is inconclusive (a layer's input was not unique), the
+          MILP ladder (layer-wise above, MILP below; ``milp_time_limit`` seconds, default 10);
+          where exact fails (noise, x off the range), ``linf`` followed by a
           polish: Gauss–Newton on ``||G(z) - x||^2 + lam ||z||^2`` inside the activation regions,
           from the linf answer and from ``starts`` quasi-random points; it can only lower the fit
           (status ``"converged"``, ``method="linf+polish"``).
@@ -135,9 +167,15 @@ def invert(G, x, method="auto", **options):
         feasibility problem, the layers below, whose noise is unknown, minimise t / Σe), ``gap_tol`` (default
         1e-6: a certified bracket on a layer's optimum narrower than ``gap_tol * max|a|`` is
         accepted without an LP; 0 forces the LP), ``time_limit``.
-        auto: ``tol``, ``gap_tol``, ``time_limit`` as above, ``polish`` (default True), ``lam``
-        (default 0), ``starts`` (default 8: deterministic quasi-random starts polished besides the
-        linf answer; the lowest objective wins, so the result is never worse than linf's fit).
+        milp: ``objective`` ("exact", "linf", "l1"), ``eps``, ``box`` (latent box radius; default
+        read off the data and stated in the message), ``time_limit`` (seconds for the whole MILP),
+        ``tol``, ``tighten`` (LP bound tightening).
+        auto: ``tol``, ``gap_tol``, ``time_limit`` as above, ``box``, ``milp_time_limit``,
+        ``polish`` (default True), ``lam``
+        (default ``"auto"``: the MAP estimate under z ~ N(0, I) with the noise variance estimated from
+        the best fit, ``||G(z) - x||^2 / (n - k)``; 0 gives the plain least-squares fit), ``starts``
+        (default 8: deterministic quasi-random starts polished besides the linf answer; the lowest
+        objective wins, so the objective is never worse than at the linf answer).
         gd: ``rng`` (required), ``steps`` (1000), ``lr`` (0.01), ``restarts`` (1), ``lam`` (0),
         ``init`` (starting z), ``stop_rtol`` (early stop on relative loss decrease).
         Unknown options raise ``TypeError``.
@@ -164,7 +202,7 @@ def invert(G, x, method="auto", **options):
     check_choice(method, tuple(METHODS), "method")
     check_options(options, METHODS[method], f"invert(method={method!r})")
     x = G.check_output(x)
-    opts = _check_common(options)
+    opts = _check_common(options, method)
     if method == "gd":
         if "rng" not in opts:
             raise TypeError("invert(method='gd') needs rng= (an integer seed or numpy.random.Generator) for its "

@@ -167,7 +167,9 @@ def test_auto_falls_back_to_linf():
     assert "exact: infeasible" in res.message
     lin = invert(G, xn, method="linf")
     assert res.info["polish"]["objective_after"] <= res.info["polish"]["objective_before"]
-    assert res.residual <= lin.residual + 1e-12  # the polish can only lower the fit
+    assert res.info["polish"]["lam"] > 0  # MAP with the noise variance estimated from the fit
+    fit = invert(G, xn, method="auto", lam=0.0)
+    assert fit.residual <= lin.residual + 1e-12  # with lam = 0 the polish can only lower the fit
     plain = invert(G, xn, method="auto", polish=False)
     assert plain.method == "linf" and plain.status == "optimal"
 
