@@ -102,19 +102,12 @@ def _invert_one(G, x, method, opts):
     lin.certificate = ex.certificate
     lin.info["exact"] = ex
     if opts.get("polish", True) and np.all(np.isfinite(lin.z)):
-        from .polish import polish_best, quasi_random_starts
+        from .polish import map_polish, quasi_random_starts
 
         t1 = time.perf_counter()
-        lam = opts.get("lam", "auto")
         n_starts = opts.get("starts", 8)
         starts = np.vstack([lin.z, quasi_random_starts(G.k, n_starts)])
-        z, f, which, iters = polish_best(G, x, starts, lam=0.0)  # the best fit (maximum likelihood)
-        if lam == "auto":  # MAP under z ~ N(0, I): lam = noise variance, estimated from the fit
-            lam = float(np.sum((G(z) - x) ** 2)) / max(G.n - G.k, 1)
-        if lam > 0:
-            z2, f, which2, it2 = polish_best(G, x, np.vstack([z, starts]), lam=lam)
-            z, iters = z2, iters + it2
-            which = which if which2 == 0 else which2 - 1
+        z, f, which, iters, lam = map_polish(G, x, starts, lam=opts.get("lam", "auto"))
         f0 = float(np.sum((G(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
         steps.append(("polish", "converged", time.perf_counter() - t1))
         lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["polish", "polish_best", "quasi_random_starts", "jacobian"]
+__all__ = ["polish", "polish_many", "polish_best", "map_polish", "quasi_random_starts", "jacobian"]
 
 
 def jacobian(G, z):
@@ -130,18 +130,47 @@ def quasi_random_starts(k, count):
     return ndtri(np.clip(u, 1e-9, 1 - 1e-9))
 
 
-def polish_best(G, y, starts, *, lam=0.0, A=None, max_iter=50):
-    """Polish every start (rows of ``starts``) and keep the lowest objective.
-
-    Returns ``(z, f, index_of_winning_start, iterations_total)``.
-    """
-    best = (None, np.inf, -1)
-    total = 0
+def polish_many(G, y, starts, *, lam=0.0, A=None, max_iter=20, rtol=1e-8):
+    """Polish every start (rows of ``starts``); return ``[(f, z, index), ...]`` sorted by f, and the
+    total number of Gauss–Newton iterations."""
+    out, total = [], 0
     for i, z0 in enumerate(starts):
         if not np.all(np.isfinite(z0)):
             continue
-        z, f, it = polish(G, y, z0, lam=lam, A=A, max_iter=max_iter)
+        z, f, it = polish(G, y, z0, lam=lam, A=A, max_iter=max_iter, rtol=rtol)
         total += it
-        if f < best[1]:
-            best = (z, f, i)
-    return best[0], best[1], best[2], total
+        out.append((f, z, i))
+    out.sort(key=lambda t: t[0])
+    return out, total
+
+
+def polish_best(G, y, starts, *, lam=0.0, A=None, max_iter=20, rtol=1e-8):
+    """Polish every start and keep the lowest objective: ``(z, f, index_of_winning_start, iterations)``."""
+    out, total = polish_many(G, y, starts, lam=lam, A=A, max_iter=max_iter, rtol=rtol)
+    if not out:
+        return None, np.inf, -1, total
+    f, z, i = out[0]
+    return z, f, i, total
+
+
+def map_polish(G, y, starts, *, lam="auto", A=None, keep=3):
+    """Fit, then MAP: polish every start for ``||A G(z) - y||^2``; with ``lam="auto"`` estimate the
+    noise variance from the best fit (``RSS / (m - k)``) and re-polish the ``keep`` best fits for
+    ``||A G(z) - y||^2 + lam ||z||^2`` (the MAP estimate under z ~ N(0, I)).
+
+    Returns ``(z, f, index_of_winning_start, iterations, lam)``.
+    """
+    fits, total = polish_many(G, y, starts, A=A)
+    if not fits:
+        return None, np.inf, -1, total, 0.0
+    if lam == "auto":
+        m = len(y)
+        lam = fits[0][0] / max(m - G.k, 1)
+    if lam <= 0:
+        f, z, i = fits[0]
+        return z, f, i, total, 0.0
+    top = fits[:keep]
+    cands = [z for _, z, _ in top] + [np.asarray(starts[0], dtype=np.float64)]  # the first start too, so
+    maps, more = polish_many(G, y, np.stack(cands), lam=lam, A=A)             # f <= its objective
+    f, z, j = maps[0]
+    return z, f, (top[j][2] if j < len(top) else 0), total + more, float(lam)
