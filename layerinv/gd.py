@@ -1,7 +1,8 @@
 """The gradient-descent baseline (Bora et al. 2017, "CSGM"): Adam on ``||A(G(z)) - y||^2 + lam ||z||^2``.
 
 Restarts run together as one batch (the loss is a sum over restarts, so their Adam updates are
-independent); the restart with the lowest final loss is returned.
+independent); the restart with the lowest final loss is returned. The models are small, so torch
+runs on one thread during the fit (restored after).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 import numpy as np
 
+from ._threads import one_torch_thread
 from .result import LayerRecord, Result
 
 __all__ = ["gd_fit"]
@@ -92,7 +94,7 @@ def gd_fit(G, y, rng, *, forward=None, steps=1000, lr=0.01, restarts=1, lam=0.0,
         return ((out - target) ** 2).sum(dim=1) + lam * (zz ** 2).sum(dim=1)
 
     status, done, last = "max_iter", steps, None
-    with torch.enable_grad():
+    with torch.enable_grad(), one_torch_thread(torch):
         for step in range(steps):
             opt.zero_grad()
             per = losses(z)

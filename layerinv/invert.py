@@ -7,6 +7,7 @@ import numpy as np
 
 from ._checks import as_rng, check_choice, check_options, check_positive
 from .layerwise import layerwise, relative_residual
+from ._threads import one_blas_thread
 from .network import ReLUNet
 from .result import Result
 
@@ -203,6 +204,7 @@ def invert(G, x, method="auto", **options):
         opts["rng"] = as_rng(opts["rng"])
         if "init" in opts and opts["init"] is not None:
             opts["init"] = G.check_latent(opts["init"], "init")
-    if x.ndim == 1:
-        return _invert_one(G, x, method, opts)
-    return Result.stack([_invert_one(G, xi, method, opts) for xi in x])
+    with one_blas_thread():
+        if x.ndim == 1:
+            return _invert_one(G, x, method, opts)
+        return Result.stack([_invert_one(G, xi, method, opts) for xi in x])

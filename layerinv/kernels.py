@@ -19,6 +19,7 @@ import numpy as np
 from scipy.linalg import blas, lapack
 
 from ._highs import solve_lp
+from .ipm import l1_solve, linf_solve
 from .system import dual_bound, residual_bound
 
 __all__ = ["LayerOutcome", "solve_exact", "solve_linf", "solve_l1"]
@@ -177,8 +178,36 @@ def _value(system, h, norm):
     return system.linf_value(h) if norm == "linf" else system.l1_value(h)
 
 
-def _solve_lp(system, norm, time_limit, feas_tol, budget=None):
-    """Run the LP for ``norm`` and check its answer; returns an :class:`LayerOutcome`."""
+def _solve_lp(system, norm, time_limit, feas_tol, budget=None, h0=None):
+    """Solve the layer LP for ``norm``: the dense interior point of :mod:`layerinv.ipm` (warm-started
+    from ``h0``), HiGHS where it does not finish. Returns an :class:`LayerOutcome`.
+
+    The interior point's answer is judged only by what we recompute: the objective at its h and the
+    certified dual bound (:func:`layerinv.system.dual_bound`) from its multipliers.
+    """
+    res = (linf_solve if norm == "linf" else l1_solve)(system, h0=h0)
+    if res.status == "optimal" and res.h is not None and np.all(np.isfinite(res.h)):
+        h = np.maximum(res.h, 0.0) if system.nonneg else res.h
+        value = _value(system, h, norm)  # recomputed, never copied from the solver
+        bound = res.bound
+        lower = bound.value if bound is not None else -np.inf
+        scale_tol = feas_tol * (1.0 + system.scale) * (1 + (system.M_E.shape[0] if norm == "l1" else 0))
+        msg = f"interior point: {res.message}"
+        if budget is None and value - lower <= max(1e-6 * value, scale_tol):
+            return LayerOutcome(h, "lp", "optimal", value, lower, 0.0, False, msg, bound)
+        if budget is not None and value <= budget:
+            return LayerOutcome(h, "lp", "feasible", value, lower, 0.0, False, msg, bound)
+        if budget is not None and lower > budget:
+            return LayerOutcome(np.full(system.n_in, np.nan), "lp", "infeasible", np.inf, lower, np.inf, False,
+                                f"no h meets the budget {budget:g}: every h (with ||h||_inf <= {bound.radius:.3g}) "
+                                f"needs at least {lower:.3g}.", bound)
+    out = _solve_lp_highs(system, norm, time_limit, feas_tol, budget)
+    out.message = f"interior point: {res.status} ({res.message}); HiGHS: {out.message}"
+    return out
+
+
+def _solve_lp_highs(system, norm, time_limit, feas_tol, budget=None):
+    """Run the LP for ``norm`` with HiGHS and check its answer; returns an :class:`LayerOutcome`."""
     form = _linf_lp if norm == "linf" else _l1_lp
     h, sol, cands = form(system, budget, time_limit)
     bound = _best_bound(system, cands, norm) if budget is None else None
@@ -234,7 +263,7 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
                                 f"the equation rows alone cannot be met within {delta:.3g}: every h (with "
                                 f"||h||_inf <= {bound.radius:.3g}) leaves a residual >= {bound.value:.3g}.",
                                 bound, time.perf_counter() - t0)
-    out = _solve_lp(system, "linf", time_limit, feas_tol)
+    out = _solve_lp(system, "linf", time_limit, feas_tol, h0=h)
     out.unique = unique
     out.extra["floor"] = floor
     out.seconds = time.perf_counter() - t0
@@ -268,9 +297,9 @@ def _solve_noisy(system, norm, eps, gap_tol, time_limit, feas_tol):
         return LayerOutcome(h, "lstsq", "feasible", _value(system, h, norm), -np.inf, 0.0, True,
                             f"the least-squares point meets the budget {eps:g}.", None, time.perf_counter() - t0,
                             extra)
-    out = _solve_lp(system, norm, time_limit, feas_tol, budget=eps)
-    if out.status == "infeasible":  # certify with the min-objective LP's dual
-        opt = _solve_lp(system, norm, time_limit, feas_tol)
+    out = _solve_lp(system, norm, time_limit, feas_tol, budget=eps, h0=h)
+    if out.status == "infeasible" and not (out.bound is not None and out.lower > eps):
+        opt = _solve_lp(system, norm, time_limit, feas_tol, h0=h)  # certify with the min-objective LP's dual
         out.lower, out.bound = opt.lower, opt.bound
         if opt.lower > eps:
             out.message = (f"no h meets the noise budget {eps:g}: every h (with ||h||_inf <= "

@@ -199,8 +199,37 @@ def test_solver_answer_is_checked(monkeypatch):
         return LPSolution(sol.x + 0.3, sol.y, "optimal", "kOptimal", sol.objective)
 
     monkeypatch.setattr(kernels, "solve_lp", liar)
+    monkeypatch.setattr(kernels, "linf_solve", lambda system, h0=None: _failed_ipm())  # force HiGHS
     res = invert(G, xn, method="linf", gap_tol=0.0)
     assert res.status == "failed" and "recomputation" in res.message
+
+
+def _failed_ipm():
+    from layerinv.ipm import LPResult
+
+    return LPResult(h=None, value=np.inf, y_E=None, y_I=None, lower=-np.inf, radius=np.inf, iterations=0,
+                    status="failed", polished=False, message="forced failure", bound=None)
+
+
+def test_interior_point_answer_is_checked(monkeypatch):
+    """An interior-point answer whose recomputed objective does not meet its own dual bound is not
+    passed on: the layer goes to HiGHS, whose answer is checked in turn."""
+    rng = np.random.default_rng(1)
+    G = ReLUNet.random([10, 100, 300], rng)
+    z, x = planted(G, rng)
+    xn = x + 1e-2 * rng.uniform(-1, 1, x.shape)
+    honest = invert(G, xn, method="linf", gap_tol=0.0)
+    real = kernels.linf_solve
+
+    def liar(system, h0=None):
+        res = real(system, h0=h0)
+        res.h = res.h + 0.3
+        return res
+
+    monkeypatch.setattr(kernels, "linf_solve", liar)
+    res = invert(G, xn, method="linf", gap_tol=0.0)
+    assert res.status == "optimal" and "HiGHS" in res.layers[0].message
+    assert np.isclose(res.layers[0].objective, honest.layers[0].objective, rtol=1e-6)
 
 
 def test_gd_recovers_easy_instance(seed):

@@ -1,0 +1,172 @@
+"""The dense interior-point LP solver (layerinv.ipm) against HiGHS on planted layer systems.
+
+Every answer is re-checked here: the objective is recomputed at h, h >= 0 where required, the
+certified bound is recomputed from the multipliers with ``dual_bound`` and compared with an
+independent solver (HiGHS through the current kernels).
+"""
+import numpy as np
+import pytest
+
+from layerinv import ReLUNet
+from layerinv.ipm import l1_solve, linf_solve
+from layerinv.kernels import _l1_lp, _linf_lp, lstsq
+from layerinv.system import LayerSystem, build_system, dual_bound
+
+#: Tolerances of this file (the lead's TOL table has no LP entries).
+IPM_TOL = {
+    # certified gap value - lower must be within max(rel * value, abs * (1 + scale)) (the brief's bar)
+    "gap_rel": 1e-8,
+    "gap_abs": 1e-9,
+    # HiGHS runs with feasibility tolerances 1e-9: its point may be worse than ours by that much
+    "highs_abs": 1e-9,
+    # a recomputed objective may sit below a rigorous lower bound by rounding only
+    "rounding": 1e-13,
+}
+
+#: name: (ReLUNet.random arguments, layer index, whether the layer input is h >= 0).
+SHAPES = {
+    "top": (dict(dims=[8, 40, 120]), 1),            # E and I rows, h >= 0
+    "bottom": (dict(dims=[10, 40, 120]), 0),        # E and I rows, h free (the latent)
+    "tall": (dict(dims=[5, 30, 200]), 1),           # 200 rows x 30 columns, h >= 0
+    "square": (dict(dims=[12, 30, 36]), 1),         # about as many equation rows as unknowns
+    "no-ineq+": (dict(dims=[8, 40, 100], output_activation="identity"), 1),  # E rows only, h >= 0
+    "no-ineq": (dict(dims=[10, 50, 100], activation=("leaky_relu", 0.2)), 0),  # E rows only, free
+}
+SOLVE = {"linf": (linf_solve, _linf_lp), "l1": (l1_solve, _l1_lp)}
+
+
+def planted_system(shape, noise, seed):
+    """The layer system of a random net for a planted latent; the layer's target gets uniform noise."""
+    kwargs, li = SHAPES[shape]
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random(rng=rng, **kwargs)
+    acts = G.forward(rng.standard_normal(G.k), all_layers=True)
+    a = acts[li + 1] + noise * rng.uniform(-1.0, 1.0, acts[li + 1].shape)
+    threshold = 2 * max(-float(a.min()), 0.0) if G.layers[li].activation.name == "relu" else 0.0
+    return build_system(G.layers[li], a, threshold, li > 0)
+
+
+def value_of(system, h, norm):
+    return system.linf_value(h) if norm == "linf" else system.l1_value(h)
+
+
+def gap_target(system, value):
+    return max(IPM_TOL["gap_rel"] * value, IPM_TOL["gap_abs"] * (1 + system.scale))
+
+
+def check_answer(system, res, norm):
+    """Properties every answer must have, recomputed from the system."""
+    assert res.h.shape == (system.n_in,) and np.all(np.isfinite(res.h))
+    if system.nonneg:
+        assert np.all(res.h >= 0.0)
+    assert res.value == value_of(system, res.h, norm)
+    assert res.y_E.shape == system.c_E.shape and res.y_I.shape == system.c_I.shape
+    assert np.all(res.y_I >= 0)
+    bound = dual_bound(system, res.y_E, res.y_I, norm, res.radius)  # recomputed, not trusted
+    assert bound.value == res.lower
+    assert res.lower <= res.value + IPM_TOL["rounding"] * (1 + system.scale)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+@pytest.mark.parametrize("noise", [0.0, 1e-3, 1e-1])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_agrees_with_highs(shape, noise, norm, seed):
+    system = planted_system(shape, noise, seed)
+    solve, lp = SOLVE[norm]
+    res = solve(system)
+    assert res.status == "optimal", res.message
+    check_answer(system, res, norm)
+    assert res.value - res.lower <= gap_target(system, res.value), res.message
+    h_highs, sol, _ = lp(system)
+    assert sol.status == "optimal"
+    h_highs = np.maximum(h_highs, 0.0) if system.nonneg else h_highs
+    v_highs = value_of(system, h_highs, norm)
+    # not worse than HiGHS beyond HiGHS's own tolerance, and our bound holds for HiGHS's point
+    assert res.value <= v_highs + IPM_TOL["highs_abs"] * (1 + system.scale)
+    assert np.max(np.abs(h_highs)) <= res.radius
+    assert v_highs >= res.lower - IPM_TOL["rounding"] * (1 + system.scale)
+    if noise == 0.0:  # the planted input fits exactly: the optimum is 0
+        assert res.value <= IPM_TOL["gap_abs"] * (1 + system.scale)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_warm_start_from_least_squares(norm, seed):
+    system = planted_system("top", 1e-3, seed)
+    h_ls, _ = lstsq(system.M_E, system.c_E)
+    cold = SOLVE[norm][0](system)
+    warm = SOLVE[norm][0](system, h0=np.maximum(h_ls, 0.0))
+    assert warm.status == cold.status == "optimal"
+    check_answer(system, warm, norm)
+    assert abs(warm.value - cold.value) <= gap_target(system, cold.value)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_iteration_limit_still_brackets_the_optimum(norm, seed):
+    system = planted_system("tall", 1e-2, seed)
+    res = SOLVE[norm][0](system, max_iter=0)  # the starting point only
+    assert res.status == "max_iter"
+    check_answer(system, res, norm)
+    exact = SOLVE[norm][0](system)
+    slack = IPM_TOL["rounding"] * (1 + system.scale)
+    assert res.lower <= exact.value + slack and exact.value <= res.value + slack
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_without_polish_the_interior_point_is_close(norm, seed):
+    system = planted_system("bottom", 1e-2, seed)
+    res = SOLVE[norm][0](system, polish=False, tol=1e-9)
+    assert not res.polished and res.status in ("optimal", "max_iter")
+    check_answer(system, res, norm)
+    best = SOLVE[norm][0](system)
+    assert res.value - best.value <= 1e-6 * best.value
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_numerical_trouble_is_reported_not_raised(norm):
+    system = planted_system("top", 1e-3, 0)
+    system.c_E = system.c_E.copy()
+    system.c_E[0] = np.nan
+    res = SOLVE[norm][0](system)
+    assert res.status == "failed" and "NaN" in res.message
+    assert res.lower == -np.inf and np.all(np.isnan(res.h))
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+@pytest.mark.parametrize("n_rows", [0, 3])
+def test_degenerate_sizes(norm, n_rows, seed):
+    rng = np.random.default_rng(seed)
+    n = 0 if n_rows else 4  # no rows at all, or rows but no unknowns
+    system = LayerSystem(rng.standard_normal((n_rows, n)), rng.standard_normal(n_rows), np.zeros((1, n)),
+                         rng.standard_normal(1), np.arange(n_rows), np.arange(1), True)
+    res = SOLVE[norm][0](system)
+    assert res.status == "optimal"
+    check_answer(system, res, norm)
+    assert res.value - res.lower <= gap_target(system, res.value)
+
+
+def test_bad_arguments_raise():
+    system = planted_system("top", 1e-3, 0)
+    with pytest.raises(ValueError, match="tol"):
+        linf_solve(system, tol=0.0)
+    with pytest.raises(ValueError, match="h0 must have shape"):
+        l1_solve(system, h0=np.zeros(3))
+    with pytest.raises(TypeError, match="max_iter"):
+        linf_solve(system, max_iter=2.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+@pytest.mark.parametrize("noise", [1e-6, 1e-3, 1e-1])
+def test_paper_size_agrees_with_highs(noise, norm, seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([100, 250, 600], rng)
+    x = G(rng.standard_normal(100)) + noise * rng.uniform(-1, 1, 600)
+    system = build_system(G.layers[1], x, 2 * max(-x.min(), 0.0), True)
+    res = SOLVE[norm][0](system)
+    assert res.status == "optimal", res.message
+    check_answer(system, res, norm)
+    h_highs, _, _ = SOLVE[norm][1](system)
+    v_highs = value_of(system, np.maximum(h_highs, 0.0), norm)
+    assert res.value <= v_highs + IPM_TOL["highs_abs"] * (1 + system.scale)
+    assert v_highs >= res.lower - IPM_TOL["rounding"] * (1 + system.scale)
+    assert res.value - res.lower <= gap_target(system, res.value)
