@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = [
     "layerinv.commands",
     "layerinv.train",
+    "layerinv.compress",
     "layerinv.experiments",
 ]
 

@@ -136,7 +136,7 @@ class LinearOperator(Operator):
         return y @ self._matrix
 
     def _torch_forward(self, torch, dtype):
-        Mt = torch.as_tensor(np.asarray(self._matrix).T, dtype=dtype)
+        Mt = torch.tensor(np.array(self._matrix.T), dtype=dtype)
         return lambda v: v @ Mt
 
 
@@ -276,7 +276,7 @@ class Inpainting(LinearOperator):
         return out
 
     def _torch_forward(self, torch, dtype):
-        idx = torch.as_tensor(np.asarray(self.rows), dtype=torch.long)
+        idx = torch.tensor(np.array(self.rows), dtype=torch.long)
         return lambda v: v[..., idx]
 
     def __repr__(self):

@@ -80,12 +80,14 @@ def polish(G, y, z0, *, lam=0.0, A=None, max_iter=50, rtol=1e-12):
         x, J = jacobian(G, z)
         if A is not None:
             x, J = A @ x, A @ J
-        c = x - J @ z  # the affine model on z's region: J z' + c
+        # the affine model on z's region is x + J (z' - z): solve for the step, so that the tiny
+        # shift keeping J^T J invertible only damps the step, never biases the answer
+        JtJ = J.T @ J
         try:
-            z_new = np.linalg.solve(J.T @ J + lam * eye + 1e-12 * np.trace(J.T @ J) / G.k * eye, J.T @ (y - c))
+            step = np.linalg.solve(JtJ + lam * eye + 1e-12 * (np.trace(JtJ) / G.k + 1e-300) * eye,
+                                   J.T @ (y - x) - lam * z)
         except np.linalg.LinAlgError:
             break
-        step = z_new - z
         accepted = False
         alpha = 1.0
         for _ in range(20):

@@ -47,6 +47,9 @@ EXPERIMENTS = {
     "noise": "layerinv.experiments.noise",
     "timing": "layerinv.experiments.timing",
     "mnist": "layerinv.experiments.mnist",
+    "cs": "layerinv.experiments.cs",
+    "inpainting": "layerinv.experiments.inpainting",
+    "phase-retrieval": "layerinv.experiments.phase_retrieval",
 }
 
 
