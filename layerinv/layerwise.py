@@ -73,8 +73,10 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             thr = _keep_determined(a, max(_threshold(a, 10.0, delta), 10.0 * floor), L.n_in, delta)
         else:
             base = 1e-9 * scale
+            # 2x the data's own noise floor (bounded noise: -min x estimates it), but 10x the floor the
+            # layer above estimated for a hidden target, whose errors are neither i.i.d. nor symmetric
             thr = eps if eps is not None else _keep_determined(
-                a, max(_threshold(a, 2.0, base), 2.0 * floor), L.n_in, base)
+                a, max(_threshold(a, 2.0, base), 10.0 * floor), L.n_in, base)
         system = build_system(L, a, thr, nonneg)
         if mode == "exact":
             out = solve_exact(system, delta, time_limit=time_limit)

@@ -157,8 +157,7 @@ def plot(csv_path, npz_path, png_path):
     fig, axes = plt.subplots(n, 4, figsize=(7.2, 1.95 * n))
     axes = np.atleast_2d(axes)
     titles = ["ground truth", "observation", "ours (LP)", "gradient descent"]
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad("tab:red")
+    cmap = plt.get_cmap("gray").with_extremes(bad="tab:red")  # unobserved pixels in red
     for i, r in enumerate(rows):
         for j in range(4):
             ax = axes[i, j]
