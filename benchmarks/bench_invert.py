@@ -7,7 +7,7 @@ Methods timed on the same instances (x = G(z*) ± 1e-9, the paper's setting):
   floor       : one Cholesky least-squares solve per layer on the active rows, nothing else;
   naive_cvxopt: the paper's ℓ∞ LP per layer with CVXOPT's default LP solver (what its code used);
   naive_linprog: the same LP as one scipy.optimize.linprog(method="highs") call per layer.
-Success: ||z - z*|| / ||z*|| < 1e-3.
+Success: ||z - z*|| / ||z*|| < 1e-3. Every method runs on one BLAS thread (torch: one thread).
 """
 from __future__ import annotations
 
@@ -146,6 +146,15 @@ def mnist_section(rng, trials, gd_trials):
 
 
 def main(argv=None):
+    from threadpoolctl import threadpool_limits
+
+    # every method on one BLAS thread, as layerinv's own calls run (layerinv/_threads.py): the
+    # baselines get the same conditions, and the shared 2-core machine stays fair
+    with threadpool_limits(limits=1):
+        return _main(argv)
+
+
+def _main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--gd-trials", type=int, default=5, help="gd is ~100x slower: fewer trials")

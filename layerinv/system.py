@@ -25,24 +25,56 @@ import numpy as np
 _U = np.finfo(np.float64).eps / 2  # unit round-off
 
 
-@dataclass
 class LayerSystem:
-    """The rows of one layer's problem (see module docstring). ``E`` and ``I`` are row indices."""
+    """The rows of one layer's problem (see module docstring). ``E`` and ``I`` are row indices.
 
-    M_E: np.ndarray
-    c_E: np.ndarray
-    M_I: np.ndarray
-    c_I: np.ndarray
-    E: np.ndarray
-    I: np.ndarray
-    nonneg: bool
+    Built either from the blocks (``LayerSystem(M_E, c_E, M_I, c_I, E, I, nonneg)``) or, cheaper,
+    from all rows at once (:meth:`from_rows`): then the blocks are sliced out only when asked for,
+    and :meth:`residuals` needs one product with the full matrix and no copy.
+    """
+
+    def __init__(self, M_E, c_E, M_I, c_I, E, I, nonneg):
+        self._blocks = {"M_E": M_E, "c_E": c_E, "M_I": M_I, "c_I": c_I}
+        self._M = self._c = None
+        self.E, self.I, self.nonneg = E, I, nonneg
+
+    @classmethod
+    def from_rows(cls, M, c, E, I, nonneg):
+        """All rows ``M h ~ c`` (M (n_out, n_in)), split into equation rows E and inequality rows I."""
+        obj = cls.__new__(cls)
+        obj._blocks = {}
+        obj._M, obj._c = M, c
+        obj.E, obj.I, obj.nonneg = E, I, nonneg
+        return obj
+
+    def _block(self, name):
+        if name not in self._blocks:
+            rows = self.E if name.endswith("E") else self.I
+            src = self._M if name.startswith("M") else self._c
+            self._blocks[name] = src[rows]
+        return self._blocks[name]
+
+    def _set_block(self, name, value):
+        if self._M is not None:  # materialise every block, then forget the full rows
+            for other in ("M_E", "c_E", "M_I", "c_I"):
+                self._block(other)
+            self._M = self._c = None
+        self._blocks[name] = value
+
+    M_E = property(lambda self: self._block("M_E"), lambda self, v: self._set_block("M_E", v))
+    c_E = property(lambda self: self._block("c_E"), lambda self, v: self._set_block("c_E", v))
+    M_I = property(lambda self: self._block("M_I"), lambda self, v: self._set_block("M_I", v))
+    c_I = property(lambda self: self._block("c_I"), lambda self, v: self._set_block("c_I", v))
 
     @property
     def n_in(self):
-        return self.M_E.shape[1]
+        return (self._M if self._M is not None else self.M_E).shape[1]
 
     def residuals(self, h):
         """``(M_E h - c_E, M_I h - c_I)``."""
+        if self._M is not None:
+            r = self._M @ h - self._c
+            return r[self.E], r[self.I]
         return self.M_E @ h - self.c_E, self.M_I @ h - self.c_I
 
     def linf_value(self, h):
@@ -62,6 +94,8 @@ class LayerSystem:
     @property
     def scale(self):
         """Magnitude of the right-hand sides, for relative tolerances."""
+        if self._c is not None:
+            return float(max(np.max(np.abs(self._c), initial=0.0), 1e-300))
         return float(max(np.max(np.abs(self.c_E), initial=0.0), np.max(np.abs(self.c_I), initial=0.0), 1e-300))
 
 
@@ -85,9 +119,7 @@ def build_system(layer, a, threshold, nonneg):
     n = W.shape[0]
     if act.name == "relu":
         mask = a > threshold
-        E = np.flatnonzero(mask)
-        I = np.flatnonzero(~mask)
-        return LayerSystem(W[E], a[E] - b[E], W[I], a[I] - b[I], E, I, nonneg)
+        return LayerSystem.from_rows(W, a - b, np.flatnonzero(mask), np.flatnonzero(~mask), nonneg)
     E = np.arange(n)
     I = np.arange(0)
     if act.name == "leaky_relu":
