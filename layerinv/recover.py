@@ -361,8 +361,11 @@ def _auto(G, op, y, o):
     else:
         starts = [("linf(observed rows)", lin.z, lin)] if np.all(np.isfinite(lin.z)) else []
     res = lin
-    if starts or _gn_restarts(op, o):
-        res = _gn(G, op, y, o, starts=starts)
+    # besides the LP's answer, 8 quasi-random starts (as invert's auto): with few observed rows the
+    # LP start alone can sit in a wrong activation region
+    o_gn = o if "restarts" in o or o.get("init") is not None else dict(o, restarts=8)
+    if starts or _gn_restarts(op, o_gn):
+        res = _gn(G, op, y, o_gn, starts=starts)
         steps.append(("gn", res.status, res.seconds))
         res.layers = lin.layers + res.layers
         res.method = "linf+gn"
