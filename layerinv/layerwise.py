@@ -27,11 +27,14 @@ def _threshold(a, factor, floor):
     return max(factor * max(-float(np.min(a)), 0.0), floor)
 
 
-def _keep_determined(a, thr, n_in, base):
-    """Lower ``thr`` where needed so that at least ``n_in`` rows stay equations (when at least
-    ``n_in`` entries exceed ``base``): a noise-floor estimate must never turn a layer whose input
-    the data pin down into an underdetermined one (e.g. when the layer above fits x poorly and its
-    floor estimate is large)."""
+def _keep_determined(a, thr, n_in, base, floor):
+    """Where the floor estimated by the layer above is large (above 1e-6 of the target's scale:
+    that layer fitted poorly, e.g. a real image, so the estimate says more about misfit than about
+    noise), lower ``thr`` so that at least ``n_in`` rows stay equations (when at least ``n_in``
+    entries exceed ``base``). Under tiny noise the threshold is left alone: a layer with fewer than
+    ``n_in`` truly active units must stay underdetermined rather than take a noise entry as active."""
+    if floor <= 1e-6 * float(np.max(np.abs(a), initial=0.0)):
+        return thr
     pos = a[a > base]
     if pos.size < n_in:
         return min(thr, base)
@@ -70,13 +73,13 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
                             f"range of its {L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
                             f"tolerance {delta:.3g}).")
                 break
-            thr = _keep_determined(a, max(_threshold(a, 10.0, delta), 10.0 * floor), L.n_in, delta)
+            thr = _keep_determined(a, max(_threshold(a, 10.0, delta), 10.0 * floor), L.n_in, delta, floor)
         else:
             base = 1e-9 * scale
             # 2x the data's own noise floor (bounded noise: -min x estimates it), but 10x the floor the
             # layer above estimated for a hidden target, whose errors are neither i.i.d. nor symmetric
             thr = eps if eps is not None else _keep_determined(
-                a, max(_threshold(a, 2.0, base), 10.0 * floor), L.n_in, base)
+                a, max(_threshold(a, 2.0, base), 10.0 * floor), L.n_in, base, floor)
         system = build_system(L, a, thr, nonneg)
         if mode == "exact":
             out = solve_exact(system, delta, time_limit=time_limit)

@@ -67,7 +67,7 @@ def scatter_with_medians(ax, levels, values, method, *, jitter=0.06, rng=0):
     st = style(method)
     spread = 10 ** np.random.default_rng(rng).uniform(-jitter, jitter, size=levels.shape)
     ok = np.isfinite(values) & (values > 0)
-    ax.scatter(levels[ok] * spread[ok], values[ok], s=4, alpha=0.25, color=st.get("color"), marker=".",
+    ax.scatter(levels[ok] * spread[ok], values[ok], s=6, alpha=0.3, color=st.get("color"), marker="o",
                linewidths=0)
     u = np.unique(levels)
     med = np.array([np.median(values[levels == v]) for v in u])

@@ -12,15 +12,16 @@ import math
 import os
 import platform
 import sys
+import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
 
 import numpy as np
 
-__all__ = ["add_common_arguments", "positive_int", "positive_float", "nonnegative_float", "int_list",
-           "float_list", "trial_rng", "trial_seed", "parallel_map", "single_thread", "write_csv", "read_csv",
-           "write_json", "read_json", "out_dir", "relative_error", "run_metadata", "add_noise"]
+__all__ = ["add_common_arguments", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float",
+           "choice_list", "int_list", "float_list", "trial_rng", "trial_seed", "parallel_map", "single_thread",
+           "write_csv", "read_csv", "write_json", "read_json", "out_dir", "relative_error", "run_metadata",
+           "add_noise"]
 
 
 # ---------------------------------------------------------------------------------------------- options
@@ -74,6 +75,16 @@ def _list(text, item, what):
     if len(set(out)) != len(out):
         raise argparse.ArgumentTypeError(f"the list {text!r} has repeated entries")
     return out
+
+
+def choice_list(choices):
+    """argparse type factory: ``"a,b"`` -> ``["a", "b"]``, distinct names from ``choices``."""
+    def parse(text):
+        out = [m.strip() for m in str(text).split(",")]
+        if not out or len(set(out)) != len(out) or any(m not in choices for m in out):
+            raise argparse.ArgumentTypeError(f"expected distinct names from {', '.join(choices)}; got {text!r}")
+        return out
+    return parse
 
 
 def int_list(text):

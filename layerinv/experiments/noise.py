@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from . import _common as C
-from .random_k import GD_LR, GD_STEPS, QUICK_GD_STEPS, run_method
+from .random_k import GD_LR, GD_STEPS, QUICK_GD_STEPS, gd_options, run_method
 
 DESCRIPTION = "recovery error vs noise level on random 20 x 100 x 500 nets: linf, l1, gd (paper Fig. 1)"
 
@@ -36,15 +36,6 @@ SUMMARY_COLUMNS = ["noise", "method", "level", "runs", "median_z_err", "q25_z_er
                    "median_residual", "mean_seconds", "errors"]
 
 
-def _method_list(text):
-    import argparse
-
-    out = [m.strip() for m in str(text).split(",")]
-    if not out or len(set(out)) != len(out) or any(m not in METHODS for m in out):
-        raise argparse.ArgumentTypeError(f"expected distinct methods from {', '.join(METHODS)}; got {text!r}")
-    return out
-
-
 def add_arguments(parser):
     from .random_k import _widths
 
@@ -54,12 +45,15 @@ def add_arguments(parser):
     g.add_argument("--widths", type=_widths, default=[100, 500], help="layer widths after k (default 100,500)")
     g.add_argument("--levels", type=C.float_list, default=None,
                    help="relative noise levels ||e|| / ||G(z*)|| (default 1e-6,1e-5,...,1e-1)")
-    g.add_argument("--methods", type=_method_list, default=list(METHODS),
+    g.add_argument("--methods", type=C.choice_list(METHODS), default=list(METHODS),
                    help="subset of linf,l1,gd (default all; linf sees uniform noise, l1 Gaussian, gd both)")
     g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"Adam step size (default {GD_LR})")
     g.add_argument("--gd-steps", type=C.positive_int, default=None,
                    help=f"Adam steps (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
     g.add_argument("--gd-restarts", type=C.positive_int, default=1, help="random starts for GD (default 1)")
+    g.add_argument("--gd-stop-rtol", type=C.positive_float, default=None,
+                   help="stop GD early once its loss falls by less than this fraction over 50 steps (deepinv's "
+                        "CSGM rule uses 1e-4; default: always run all --gd-steps)")
 
 
 def level_key(level):
@@ -77,7 +71,7 @@ def _trial(task):
     G = ReLUNet.random([cfg["k"]] + cfg["widths"], rng)
     z_star = rng.standard_normal(cfg["k"])
     x0 = G(z_star)
-    gd = dict(lr=cfg["gd_lr"], steps=cfg["gd_steps"], restarts=cfg["gd_restarts"])
+    gd = gd_options(cfg)
     rows = []
     for level in cfg["levels"]:
         noisy = {}
@@ -121,7 +115,8 @@ def run(args):
     trials = min(args.trials, 2) if args.quick else args.trials
     steps = args.gd_steps if args.gd_steps is not None else (QUICK_GD_STEPS if args.quick else GD_STEPS)
     cfg = {"seed": args.seed, "k": args.k, "widths": list(args.widths), "levels": sorted(levels),
-           "methods": list(args.methods), "gd_lr": args.gd_lr, "gd_steps": steps, "gd_restarts": args.gd_restarts}
+           "methods": list(args.methods), "gd_lr": args.gd_lr, "gd_steps": steps, "gd_restarts": args.gd_restarts,
+           "gd_stop_rtol": args.gd_stop_rtol}
     t0 = time.perf_counter()
     results = C.parallel_map(_trial, [(cfg, i) for i in range(trials)], jobs=args.jobs, desc="noise",
                              progress=not args.quiet, torch="gd" in cfg["methods"])
