@@ -257,7 +257,7 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
         if value <= delta:
             return LayerOutcome(h, "lstsq", "exact", value, 0.0, value, True, "", None,
                                 time.perf_counter() - t0, {"floor": floor})
-        bound = residual_bound(system, r, "linf")
+        bound = residual_bound(system, r, "linf", 10.0 * max(1.0, float(np.max(np.abs(h)))))
         if bound.value > delta:
             return LayerOutcome(h, "lstsq", "infeasible", value, bound.value, value, True,
                                 f"the equation rows alone cannot be met within {delta:.3g}: every h (with "
@@ -288,7 +288,7 @@ def _solve_noisy(system, norm, eps, gap_tol, time_limit, feas_tol):
     extra = {"floor": floor}
     if h is not None and eps is None:
         upper = _value(system, h, norm)
-        bound = residual_bound(system, r, norm)
+        bound = residual_bound(system, r, norm, 10.0 * max(1.0, float(np.max(np.abs(h)))))  # covers h
         if upper - bound.value <= gap_tol:
             return LayerOutcome(h, "lstsq", "bracket", upper, bound.value, 0.0, True,
                                 f"certified bracket [{bound.value:.3g}, {upper:.3g}] (gap <= {gap_tol:.2g}).",

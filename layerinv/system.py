@@ -182,7 +182,7 @@ def dual_bound(system, y_E, y_I, norm, radius=None):
     return DualBound(max(float(value), 0.0), float(radius), y_E, y_I, norm)  # the objective is >= 0 anyway
 
 
-def residual_bound(system, r, norm):
+def residual_bound(system, r, norm, radius=None):
     """The least-squares bound of NOTES.md: with ``r = c_E - M_E h_ls`` orthogonal to range(M_E),
     multipliers ``y_E = -r`` give ``t >= ||r||^2 / ||r||_1`` (ℓ∞) and ``sum e >= ||r||^2 / ||r||_inf`` (ℓ1).
     Returned as a rigorous :class:`DualBound`."""
@@ -190,4 +190,4 @@ def residual_bound(system, r, norm):
     if rmax == 0:
         return DualBound(0.0, np.inf, np.zeros_like(r), np.zeros(system.c_I.size), norm)
     y = -r / rmax if norm == "l1" else -r / float(np.sum(np.abs(r)))
-    return dual_bound(system, y, np.zeros(system.c_I.size), norm)
+    return dual_bound(system, y, np.zeros(system.c_I.size), norm, radius)
