@@ -1,4 +1,4 @@
-"""Per-layer ℓ∞ / ℓ1 LPs: HiGHS (the current kernels) vs the dense interior point (layerinv.ipm) vs CVXOPT.
+"""Per-layer ℓ∞ / ℓ1 LPs: HiGHS (the current kernels) vs the dense interior point (layerinv.lp.ipm) vs CVXOPT.
 
 Every solver gets the same LayerSystem; the objective is recomputed at each returned h, and the
 certified lower bound comes from ``dual_bound`` with the IPM's radius rule for every solver (all h
@@ -18,10 +18,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from layerinv import ReLUNet
-from layerinv._highs import _quiet_fd1
-from layerinv.ipm import l1_solve, linf_solve
-from layerinv.kernels import _l1_lp, _linf_lp
-from layerinv.system import build_system, dual_bound
+from layerinv.lp.highs import quiet_stdout
+from layerinv.lp.ipm import ipm_l1, ipm_linf
+from layerinv.lp.kernels import highs_l1, highs_linf
+from layerinv.lp.system import build_system, dual_bound
 
 #: name: (dims of the random ReLU net, index of the layer inverted). "+" marks h >= 0 (a ReLU input).
 CASES = {
@@ -45,12 +45,12 @@ def make_system(case, noise, seed):
 
 # ---------------------------------------------------------------------------------- solvers
 def run_ipm(system, norm):
-    res = (linf_solve if norm == "linf" else l1_solve)(system)
-    return res.h, [(res.y_E, res.y_I)], f"{res.status}/{res.iterations}it"
+    res = (ipm_linf if norm == "linf" else ipm_l1)(system)
+    return res.h, [(res.y_E, res.y_I)], f"{res.status}/{res.steps}it"
 
 
 def run_highs(system, norm):
-    h, sol, cands = (_linf_lp if norm == "linf" else _l1_lp)(system)
+    h, sol, cands = (highs_linf if norm == "linf" else highs_l1)(system)
     return h, cands, f"{sol.status}/{sol.iterations}it"
 
 
@@ -100,7 +100,7 @@ def run_highs_variant(system, norm, options):
     c, G, q = _dense_lp(system, norm)
     nh = system.n_in if system.nonneg else 0
     G, q = G[:G.shape[0] - nh], q[:q.shape[0] - nh]  # h >= 0 as column bounds, as the kernels do
-    with _quiet_fd1():
+    with quiet_stdout():
         h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     for k, v in options.items():

@@ -26,7 +26,7 @@ import numpy as np
 
 from layerinv import ReLUNet, invert
 from layerinv.hardness import decode, is_satisfiable, random_cnf, sat_network, satisfies
-from layerinv.milp import milp_invert, milp_ladder
+from layerinv.solvers.milp import milp_invert, milp_ladder
 
 GD = {"steps": 500, "lr": 0.05, "restarts": 2}
 

@@ -1,6 +1,7 @@
 """Input validation at the library boundary.
 
 Every public function converts and checks its arguments here once; internal code trusts them.
+Solver options are declared and checked in :mod:`layerinv.solvers.options`.
 Errors name the argument, the rule and what was received (scikit-learn's template).
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_rng", "as_float_array", "check_options", "check_choice", "check_positive"]
+__all__ = ["as_rng", "as_float_array", "check_choice", "check_positive"]
 
 
 def as_rng(rng, name="rng"):
@@ -69,16 +70,6 @@ def as_float_array(a, name, *, ndim=None, shape=None, finite=True):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name} must be finite; it has {bad} NaN or infinite entries.")
     return arr
-
-
-def check_options(options, allowed, where):
-    """Refuse unknown keyword options, listing the valid ones."""
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise TypeError(
-            f"{where} got unknown option(s) {', '.join(map(repr, unknown))}; "
-            f"valid options are: {', '.join(sorted(allowed)) or '(none)'}."
-        )
 
 
 def check_choice(value, choices, name):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import Activation
+
 _ACTS = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
 
 
@@ -74,7 +76,7 @@ def sequential_to_layers(module):
     if not weights:
         raise TypeError("module holds no Linear layer.")
     for i, a in enumerate(acts[:-1]):
-        if a in ("sigmoid", "tanh", "identity"):
+        if not Activation.parse(a).hidden_ok:
             raise TypeError(f"hidden layer {i} ends in {a!r}; only the last layer may use sigmoid, tanh or no "
                             "activation (the layer-wise inversion needs ReLU or LeakyReLU inside).")
     return weights, biases, acts

@@ -1,41 +1,70 @@
-"""Proofs that an observation is not in the range of a generator, checkable from G and x alone."""
+"""Proofs that an observation is not in the range of a generator.
+
+:class:`Certificate` is the base of every proof a :class:`~layerinv.Result` can carry; each says
+what it proves (:meth:`~Certificate.describe`) and can be re-checked (:meth:`~Certificate.check`).
+:class:`LayerCertificate` is the one layerinv re-derives from ``G`` and ``x`` alone (an output outside
+the activation's range, or a dual bound on one layer's rows); the MILP method's proof
+(``layerinv.solvers.milp``) is a subclass whose check re-runs HiGHS.
+
+:func:`fit_lower_bound` certifies how close any ``G(z)`` can come to ``x`` in the ℓ∞ norm.
+"""
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .kernels import full_rank, lstsq
+from .lp.kernels import full_rank, lstsq, solve_linf
+from .lp.system import build_system, dual_bound
 from .network import Layer
-from .system import build_system, dual_bound
 
-__all__ = ["Certificate"]
-
-_RANGES = {"relu": (0.0, np.inf), "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+__all__ = ["Certificate", "LayerCertificate", "FitBound", "fit_lower_bound"]
 
 
-def output_range_violations(act, a, delta):
-    """Indices of entries of ``a`` outside the activation's range by more than ``delta``."""
-    if act.name not in _RANGES:
-        return np.arange(0)
-    lo, hi = _RANGES[act.name]
-    if act.name == "relu":
-        return np.flatnonzero(a < lo - delta)
-    return np.flatnonzero((a <= lo - delta) | (a >= hi + delta))
+class Certificate:
+    """Base class of every proof that no z reproduces x within a stated tolerance.
+
+    A subclass provides the attributes below (as fields or properties) and implements the two
+    methods.
+
+    Attributes
+    ----------
+    kind : str
+        What kind of proof: ``"range"`` and ``"dual"`` (:class:`LayerCertificate`), ``"milp"``.
+    layer : int
+        The layer the proof is about (0 = the first layer, fed by z).
+    independent : bool
+        True (the default) when :meth:`check` re-derives the proof from ``G`` and ``x`` alone; False
+        when it relies on a solver's word again (e.g. HiGHS's branch and bound).
+    """
+
+    independent = True
+
+    def describe(self):
+        """One sentence a person can read: what is proven, for which tolerance."""
+        raise NotImplementedError
+
+    def check(self, G=None, x=None):
+        """Re-verify the proof (from the stored ``G`` and ``x``, or the ones passed); True when it holds."""
+        raise NotImplementedError
+
+    def __str__(self):
+        return self.describe()
 
 
 @dataclass
-class Certificate:
-    """A proof that no z reproduces x within a stated tolerance.
+class LayerCertificate(Certificate):
+    """A proof, checkable from G and x alone, that no z reproduces x within a stated tolerance.
 
     Two kinds:
 
-    * ``kind="range"``: some entries of x lie outside the output activation's range (e.g. below
-      ``-tol`` for a ReLU output); ``rows`` lists them.
+    * ``kind="range"``: some entries of the layer's target lie outside its activation's range (e.g.
+      below ``-tol`` for a ReLU output); ``rows`` lists them.
     * ``kind="dual"``: multipliers ``y_E`` (equation rows ``E``) and ``y_I >= 0`` (inequality rows
       ``I``) of layer ``layer``'s system give a lower bound ``bound > tol`` on the smallest ℓ∞
       violation any input h with ``||h||_inf <= radius`` can achieve (see
-      :func:`layerinv.system.dual_bound`; rounding is bounded rigorously). For a layer below the top,
+      :func:`layerinv.lp.system.dual_bound`; rounding is bounded rigorously). For a layer below the top,
       the layers above are re-solved from x: their equation rows must have full column rank, so the
       layer's target is the unique one any exact preimage must produce.
 
@@ -92,13 +121,12 @@ class Certificate:
             E = np.asarray(self.E.get(i, []), dtype=int)
             nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
             delta = self.tol[i]
-            if L.activation.name == "relu" and np.any(a[E] <= delta):
-                self.reason = f"layer {i}: an equation row has target <= tol, so it may be inactive."
+            act = L.activation
+            if np.any(act.undetermined(a, delta)[E if act.has_inactive_region else slice(None)]):
+                self.reason = (f"layer {i}: an equation row's target is within tol of the {act.name} kink, so "
+                               "its linear piece (active or not, which slope) is open.")
                 return False
-            if L.activation.name == "leaky_relu" and np.any(np.abs(a) <= delta):
-                self.reason = f"layer {i}: a LeakyReLU target within tol of 0 leaves the row's slope open."
-                return False
-            system = build_system(L, a, -np.inf, nonneg) if L.activation.name != "relu" else _split(L, a, E, nonneg)
+            system = _split(L, a, E, nonneg) if act.has_inactive_region else build_system(L, a, -np.inf, nonneg)
             if not full_rank(system.M_E):
                 self.reason = f"layer {i}: the equation rows do not have full column rank (target not unique)."
                 return False
@@ -112,21 +140,22 @@ class Certificate:
         L = self._layer(G, self.layer)
         delta = self.tol[self.layer]
         if self.kind == "range":
-            bad = output_range_violations(L.activation, a, delta)
+            bad = L.activation.outside_range(a, delta)
             ok = self.rows is not None and len(self.rows) > 0 and set(map(int, self.rows)) <= set(map(int, bad))
             self.reason = "" if ok else "the listed entries are not outside the activation's range."
             return bool(ok)
         nonneg = self.layer > 0 and G.layers[self.layer - 1].activation.nonnegative
         E = np.asarray(self.E.get(self.layer, []), dtype=int)
-        if L.activation.name == "relu":
-            if np.any(a[E] <= delta):
+        act = L.activation
+        unsure = act.undetermined(a, delta)
+        if act.has_inactive_region:
+            if np.any(unsure[E]):
                 self.reason = "an equation row has target <= tol, so the unit may be inactive."
                 return False
             system = _split(L, a, E, nonneg)
         else:
-            yE = np.where(np.abs(a) > delta, self.y_E, 0.0) if L.activation.name == "leaky_relu" else self.y_E
-            if not np.array_equal(yE, self.y_E):
-                self.reason = "a multiplier sits on a LeakyReLU row whose target is within tol of 0."
+            if np.any(unsure) and not np.array_equal(np.where(unsure, 0.0, self.y_E), self.y_E):
+                self.reason = f"a multiplier sits on a {act.name} row whose target is within tol of its kink."
                 return False
             system = build_system(L, a, -np.inf, nonneg)
         if self.y_E.shape != system.c_E.shape or self.y_I.shape != system.c_I.shape:
@@ -155,49 +184,71 @@ def _split(L, a, E, nonneg):
     return build_system(L, a, thr, nonneg)
 
 
-def fit_lower_bound(G, x, *, iters=8, time_limit=None):
-    """A certified lower bound on ``min_z ||G(z) - x||_inf`` for a ReLU output layer.
+FitBound = namedtuple("FitBound", ["bound", "threshold", "radius"])
+FitBound.__doc__ = """What :func:`fit_lower_bound` proves: no z has ``||G(z) - x||_inf < bound``; ``threshold`` is
+the s that gave it; the LP's dual bound behind it covers layer inputs with ``||h||_inf <= radius``."""
+
+
+def fit_lower_bound(G, x, *, steps=8, gap_tol=0.0, time_limit=None):
+    """A certified lower bound on ``min_z ||G(z) - x||_inf`` for a ReLU or identity output layer.
 
     For any threshold ``s``: a z with ``||G(z) - x||_inf < s`` must have every unit with ``x_j > s``
-    active, so the top layer's ℓ∞ system with those rows as equations has optimum ``t(s) <= ||G(z) - x||_inf``.
-    Hence ``min_z ||G(z) - x||_inf >= min(t_lo(s), s)`` for every s, with ``t_lo`` the certified
-    (dual) lower bound on ``t(s)``. ``t(s)`` does not increase with s, so the best s is found by
-    bisection on ``t(s) = s``. Lower layers are relaxed away, so the bound holds whatever they are.
+    active, so the top layer's ℓ∞ system with those rows as equations (the others as inequalities
+    ``W_j h + b_j <= x_j + t``) has optimum ``t(s) <= ||G(z) - x||_inf``. Hence
+    ``min_z ||G(z) - x||_inf >= min(t_lo(s), s)`` for every s, with ``t_lo`` the certified (dual) lower
+    bound on ``t(s)``. ``t(s)`` does not increase with s, so the best s is found by bisection on
+    ``t(s) = s``. Lower layers are relaxed away, so the bound holds whatever they are. For an identity
+    output layer the top layer is affine and one LP gives the bound (``threshold`` is NaN).
 
     Parameters
     ----------
     G : ReLUNet
-        Its last activation must be ReLU.
+        Its last activation must be ReLU or identity.
     x : array_like, shape (n,)
-    iters : int
-        Bisection steps (each one LP).
+    steps : int
+        Bisection steps (each one layer solve).
+    gap_tol : float
+        Absolute: accept the least-squares point of a step without an LP when its certified bracket
+        on ``t(s)`` is this narrow (0: always solve the LP; see :func:`layerinv.lp.kernels.solve_linf`).
+    time_limit : float, optional
+        Seconds per LP (HiGHS fallback).
 
     Returns
     -------
-    bound : float
-        No z has ``max_j |G(z)_j - x_j| < bound``.
-    threshold : float
-        The threshold s that gave it.
+    FitBound
+        ``(bound, threshold, radius)``: no z has ``max_j |G(z)_j - x_j| < bound``.
     """
-    from .kernels import _solve_lp  # noqa: PLC0415 - one LP per bisection step
-
     x = G.check_output(x)
     if x.ndim != 1:
         raise ValueError(f"x must be a single observation of shape ({G.n},); got {x.shape}.")
+    act = G.layers[-1].activation
+    if not (act.has_inactive_region or act.is_identity):
+        raise ValueError(f"fit_lower_bound needs a ReLU output layer (or an identity one); G's is {act.name!r}.")
+    return fit_lower_bound_unchecked(G, x, steps=steps, gap_tol=gap_tol, time_limit=time_limit)
+
+
+def fit_lower_bound_unchecked(G, x, *, steps=8, gap_tol=0.0, time_limit=None):
+    """:func:`fit_lower_bound` without validation (x a float64 array of shape (n,), G's output
+    activation ReLU or identity), for internal callers such as ``compress``."""
     L = G.layers[-1]
-    if L.activation.name != "relu":
-        raise ValueError(f"fit_lower_bound needs a ReLU output layer; G's is {L.activation.name!r}.")
     nonneg = G.depth > 1 and G.layers[-2].activation.nonnegative
+
+    def lower(s):  # certified lower bound on t(s), and its radius
+        out = solve_linf(build_system(L, x, s, nonneg), gap_tol=gap_tol, time_limit=time_limit)
+        radius = out.bound.radius if out.bound is not None else np.nan
+        return (max(float(out.lower), 0.0) if np.isfinite(out.lower) else 0.0), radius
+
+    if not L.activation.has_inactive_region:  # every row is an equation: one LP
+        bound, radius = lower(-np.inf)
+        return FitBound(bound, np.nan, radius)
     lo, hi = 0.0, float(max(np.max(x), 0.0))
-    best = (0.0, 0.0)
-    for _ in range(iters):
+    best = FitBound(0.0, 0.0, np.inf)
+    for _ in range(steps if hi > 0 else 0):
         s = 0.5 * (lo + hi)
-        out = _solve_lp(build_system(L, x, s, nonneg), "linf", time_limit, 1e-9)
-        t_lo = out.lower if np.isfinite(out.lower) else 0.0
-        cand = min(t_lo, s)
-        if cand > best[0]:
-            best = (cand, s)
-        if out.status == "optimal" and out.objective > s:
+        t, radius = lower(s)
+        if min(t, s) > best.bound:
+            best = FitBound(min(t, s), s, radius)
+        if t > s:
             lo = s  # t(s) above s: a larger threshold relaxes more rows
         else:
             hi = s

@@ -9,11 +9,12 @@ reports what it costs and how much is lost:
   ``||x_hat - x|| / ||x||`` and ``PSNR = 10 log10(peak^2 / mean((x_hat - x)^2))`` dB;
 * for an x outside the range of G (a real image), the layer-wise ℓ∞ certificate: ``t`` holds each
   layer's ℓ∞ LP optimum (top layer first), and ``t_lower`` a certified lower bound on
-  ``min_z ||G(z) - x||_inf`` (:func:`linf_lower_bound`): no latent at all, however found,
-  represents x better than that in the ℓ∞ sense (0 when x is in the range of G).
+  ``min_z ||G(z) - x||_inf`` (:func:`layerinv.certificate.fit_lower_bound`): no latent at all,
+  however found, represents x better than that in the ℓ∞ sense (0 when x is in the range of G).
 
-Files are .npz without pickles (``save_code`` / ``load_code``); a code remembers a fingerprint of
-the network, so decoding with a different network raises instead of returning garbage.
+Files are .npz without pickles (:func:`layerinv.io.save_code` / :func:`layerinv.io.load_code`); a
+code remembers a fingerprint of the network, so decoding with a different network raises instead
+of returning garbage.
 
 Examples
 --------
@@ -30,22 +31,23 @@ True
 from __future__ import annotations
 
 import hashlib
-import os
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._checks import as_float_array, check_choice, check_positive
-from .invert import METHODS, invert
+from ._threads import one_blas_thread
+from .certificate import fit_lower_bound_unchecked
 from .network import ReLUNet
+from .result import Result
+from .solvers import get_solver
 
-__all__ = ["Code", "compress", "decompress", "save_code", "load_code", "fingerprint", "linf_lower_bound",
-           "register_cli"]
+__all__ = ["Code", "compress", "decompress", "fingerprint", "DTYPES"]
 
-_FORMAT = "layerinv.Code"
-_FORMAT_VERSION = 1
 DTYPES = ("float16", "float32", "float64")
+#: The certificate: bisection steps of :func:`layerinv.certificate.fit_lower_bound` and the bracket
+#: gap (relative to ``max |x|``) accepted without an LP.
+CERT_STEPS, CERT_GAP = 12, 1e-3
 
 
 def fingerprint(G):
@@ -86,8 +88,9 @@ class Code:
         Each layer's ℓ∞ LP optimum, top layer first (shape (depth,) or (batch, depth)); None when no
         ℓ∞ LP ran (exact success, or method ``gd``).
     t_lower : float or ndarray
-        Certified lower bound on ``min_z ||G(z) - x||_inf`` (:func:`linf_lower_bound`; over the
-        latents whose last hidden layer has ``||h||_inf <= info["radius"]``); 0 when x was found in
+        Certified lower bound on ``min_z ||G(z) - x||_inf``
+        (:func:`layerinv.certificate.fit_lower_bound` with ``CERT_STEPS``, ``CERT_GAP``; NaN for
+        leaky/sigmoid/tanh outputs, where it gives no sound bound); 0 when x was found in
         the range of G, NaN when no ℓ∞ LP ran (methods ``l1``, ``gd``).
     """
 
@@ -125,7 +128,7 @@ class Code:
                  + (" (means over the batch)" if n_sig > 1 else "")]
         tl = np.atleast_1d(self.t_lower)
         if np.all(np.isnan(tl)):
-            lines.append("certificate: none (no layer-wise LP ran)")
+            lines.append("certificate: none (no layer-wise LP ran, or the output activation admits no sound bound)")
         elif np.all(tl == 0):
             lines.append("certificate: x is in the range of G (every layer solved exactly)")
         else:
@@ -136,50 +139,6 @@ class Code:
         return "\n".join(lines)
 
 
-def linf_lower_bound(G, x, *, iters=12):
-    """A certified lower bound on ``min_z ||G(z) - x||_inf`` from the top layer's ℓ∞ LP.
-
-    For a ReLU top layer and a threshold tau, let ``t(tau)`` be the ℓ∞ LP optimum with the rows
-    ``x_j > tau`` as equations and the others as inequalities ``W_j h + b_j <= x_j + t``. Any z either
-    keeps every equation row active, so its error is at least ``t(tau)``, or switches one off and
-    misses that ``x_j > tau``. Hence ``min_z ||G(z) - x||_inf >= min(t(tau), tau)``; ``t`` is
-    non-increasing in tau, and bisection finds the crossing. ``t(tau)`` enters through the LP's
-    certified dual bound (:func:`layerinv.system.dual_bound`), valid for layer inputs with
-    ``||h||_inf <= radius``.
-
-    Returns
-    -------
-    bound : float
-    radius : float
-    """
-    from .kernels import solve_linf
-    from .system import build_system
-
-    L = G.layers[-1]
-    nonneg = G.depth > 1 and G.layers[-2].activation.nonnegative
-    scale = max(float(np.max(np.abs(x))), 1e-300)
-
-    def lower(tau):
-        out = solve_linf(build_system(L, x, tau, nonneg), gap_tol=1e-3 * scale)
-        rad = out.bound.radius if out.bound is not None else np.nan
-        return (max(float(out.lower), 0.0) if np.isfinite(out.lower) else 0.0), rad
-
-    if L.activation.name != "relu":
-        return lower(-np.inf)
-    lo, hi = 0.0, float(np.max(x)) if np.max(x) > 0 else 0.0
-    best, radius = 0.0, np.inf
-    for _ in range(iters if hi > 0 else 0):
-        tau = 0.5 * (lo + hi)
-        t, rad = lower(tau)
-        if min(t, tau) > best:
-            best, radius = min(t, tau), rad
-        if t > tau:
-            lo = tau
-        else:
-            hi = tau
-    return best, radius
-
-
 def _certificate(res, G, x):
     """``(t, t_lower, radius)`` for one inversion Result."""
     if res.status == "exact":
@@ -188,8 +147,11 @@ def _certificate(res, G, x):
     if res.method not in ("linf", "linf+polish") or len(linf) != G.depth:
         return None, np.nan, np.nan
     t = np.array([r.objective[1] if isinstance(r.objective, tuple) else r.objective for r in linf], dtype=float)
-    bound, radius = linf_lower_bound(G, x)
-    return t, bound, radius
+    act = G.layers[-1].activation
+    if not (act.has_inactive_region or act.is_identity):  # no sound bound for leaky/sigmoid/tanh outputs
+        return t, np.nan, np.nan
+    fb = fit_lower_bound_unchecked(G, x, steps=CERT_STEPS, gap_tol=CERT_GAP * max(float(np.max(np.abs(x))), 1e-300))
+    return t, fb.bound, fb.radius
 
 
 def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
@@ -215,7 +177,8 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
     if not isinstance(G, ReLUNet):
         raise TypeError(f"G must be a layerinv.ReLUNet; got {type(G).__name__}.")
     check_choice(dtype, DTYPES, "dtype")
-    check_choice(method, tuple(METHODS), "method")
+    solver = get_solver(method)
+    clean = solver.validate(options, f"compress(method={method!r})", G)
     arr = as_float_array(x, "x")
     shape = arr.shape
     if arr.ndim == 2 and arr.shape[-1] == G.n:
@@ -231,8 +194,9 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
             peak = 1.0
     else:
         peak = check_positive(peak, "peak")
-    res = invert(G, flat, method, **options)
-    items = [res] if flat.ndim == 1 else [res[i] for i in range(len(res))]
+    with one_blas_thread():  # x and the options are checked once, here; the solver trusts them
+        items = [solver.invert(G, xi, **clean) for xi in (flat if flat.ndim == 2 else [flat])]
+    res = items[0] if flat.ndim == 1 else Result.stack(items)
     bad = [i for i, r in enumerate(items) if not np.all(np.isfinite(r.z))]
     if bad:
         r = items[bad[0]]
@@ -278,101 +242,3 @@ def decompress(G, code):
         raise TypeError(f"G must be a layerinv.ReLUNet; got {type(G).__name__}.")
     _check_code(G, code)
     return G(np.asarray(code.z, dtype=np.float64)).reshape(code.shape)
-
-
-def save_code(path, code):
-    """Write ``code`` to ``path`` (.npz, no pickles)."""
-    if not isinstance(code, Code):
-        raise TypeError(f"code must be a layerinv.compress.Code; got {type(code).__name__}.")
-    t = np.full(0, np.nan) if code.t is None else np.asarray(code.t, dtype=np.float64)
-    arrays = {"format": np.array(_FORMAT), "version": np.array(_FORMAT_VERSION), "z": np.asarray(code.z),
-              "shape": np.array(code.shape, dtype=np.int64), "dims": np.array(code.dims, dtype=np.int64),
-              "fingerprint": np.array(code.fingerprint), "method": np.array(code.method),
-              "size": np.array(code.size), "ratio": np.array(code.ratio),
-              "relative_error": np.asarray(code.relative_error, dtype=np.float64),
-              "psnr": np.asarray(code.psnr, dtype=np.float64), "peak": np.array(code.peak),
-              "t": t, "has_t": np.array(code.t is not None), "t_lower": np.asarray(code.t_lower, dtype=np.float64)}
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
-def load_code(path):
-    """Read a code written by :func:`save_code` (an untrusted file: nothing is unpickled)."""
-    path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            d = {key: f[key] for key in f.files}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"code file {path!r} does not exist.") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"code file {path!r} is not a readable .npz archive written by save_code "
-                         f"({type(exc).__name__}: {exc}).") from None
-    if not isinstance(d, dict) or "format" not in d or str(d["format"]) != _FORMAT:
-        raise ValueError(f"code file {path!r} was not written by layerinv's save_code (no {_FORMAT!r} format entry).")
-    try:
-        z = d["z"]
-        if z.dtype.name not in DTYPES or z.ndim not in (1, 2) or not np.all(np.isfinite(z)):
-            raise ValueError(f"its latent must be a finite 1-D or 2-D {'/'.join(DTYPES)} array; got {z.dtype} "
-                             f"of shape {z.shape}")
-        dims = [int(v) for v in d["dims"]]
-        if z.shape[-1] != dims[0]:
-            raise ValueError(f"its latent has {z.shape[-1]} entries but the network's k is {dims[0]}")
-        scal = lambda a: a.item() if a.ndim == 0 else a  # noqa: E731
-        return Code(z, tuple(int(v) for v in d["shape"]), dims, str(d["fingerprint"]), str(d["method"]),
-                    int(d["size"]), float(d["ratio"]), scal(d["relative_error"]), scal(d["psnr"]),
-                    float(d["peak"]), d["t"] if bool(d["has_t"]) else None, scal(d["t_lower"]))
-    except KeyError as exc:
-        raise ValueError(f"code file {path!r} is incomplete: entry {exc.args[0]!r} is missing.") from None
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"code file {path!r} is invalid: {exc}.") from None
-
-
-# ---------------------------------------------------------------------------------------------- CLI
-def _load_x(path):
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"--x file {path!r} does not exist.") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"--x file {path!r} is not a readable .npy array ({exc}).") from None
-
-
-def _compress_cmd(args):
-    G = ReLUNet.load(args.net)
-    opts = {"rng": args.seed} if args.method == "gd" else {}
-    code = compress(G, _load_x(args.x), args.method, dtype=args.dtype, peak=args.peak, **opts)
-    save_code(args.out, code)
-    print(code.summary())
-    print(f"wrote the code to {args.out} ({os.path.getsize(args.out)} bytes on disk)")
-    return 0
-
-
-def _decompress_cmd(args):
-    G = ReLUNet.load(args.net)
-    code = load_code(args.code)
-    x = decompress(G, code)
-    np.save(args.out, x)
-    print(f"decoded {x.shape} from {code.z.shape[-1]} latent numbers; wrote {args.out}")
-    return 0
-
-
-def register_cli(subparsers):
-    """Add ``compress`` and ``decompress`` to the ``layerinv`` command line."""
-    p = subparsers.add_parser(
-        "compress", help="store x as the latent z of a generator (.npz code)",
-        description="Invert a saved generator at x and store z (k numbers) with its size, distortion and, for x "
-                    "outside the range of G, the layer-wise linf certificate of how well G can represent x.")
-    p.add_argument("--net", required=True, help="generator file written by ReLUNet.save (.npz)")
-    p.add_argument("--x", required=True, help="signal(s), .npy of shape (n,), (batch, n) or an image with n pixels")
-    p.add_argument("--out", required=True, help="where to write the code (.npz)")
-    p.add_argument("--method", default="auto", choices=sorted(METHODS), help="inversion method (default auto)")
-    p.add_argument("--dtype", default="float32", choices=DTYPES, help="precision of the stored z (default float32)")
-    p.add_argument("--peak", type=float, default=None, help="PSNR peak value (default max |x|)")
-    p.add_argument("--seed", type=int, default=0, help="gd: seed of the random start (default 0)")
-    p.set_defaults(func=_compress_cmd)
-    d = subparsers.add_parser("decompress", help="decode a code written by 'layerinv compress'",
-                              description="Decode x = G(z) from a code written by 'layerinv compress'.")
-    d.add_argument("--net", required=True, help="the generator the code was made with (.npz)")
-    d.add_argument("--code", required=True, help="code file written by 'layerinv compress' (.npz)")
-    d.add_argument("--out", required=True, help="where to write x (.npy, the original shape)")
-    d.set_defaults(func=_decompress_cmd)

@@ -19,7 +19,7 @@ Approximate preimages carry the same information: if ``max |G(z) - x| <= delta <
 (L the longest clause), every ``z_i`` is within ``delta`` of a bit and rounding gives a satisfying
 assignment (:func:`decode`); so proving that no ``z`` at all reaches such a ``delta`` proves the
 formula unsatisfiable. Every preimage lies in ``[0, 1]^n`` (the penalty is positive outside), so
-``box=1`` loses nothing in :func:`layerinv.milp.milp_invert`.
+``box=1`` loses nothing in :func:`layerinv.solvers.milp.milp_invert`.
 """
 from __future__ import annotations
 

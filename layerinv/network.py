@@ -8,67 +8,22 @@ stand where the dense matrix stands.
 from __future__ import annotations
 
 import numbers
-import os
-import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import as_float_array, as_rng
+from .activations import Activation
 
-__all__ = ["Activation", "Layer", "ReLUNet"]
-
-_HIDDEN_ACTS = ("relu", "leaky_relu")
-_OUTPUT_ACTS = ("relu", "leaky_relu", "identity", "sigmoid", "tanh")
-_FORMAT = "layerinv.ReLUNet"
-_FORMAT_VERSION = 1
+__all__ = ["Layer", "ReLUNet"]
 
 
-@dataclass(frozen=True)
-class Activation:
-    """An elementwise activation: ``relu``, ``leaky_relu`` (with ``slope``), ``identity``,
-    ``sigmoid`` or ``tanh``."""
-
-    name: str
-    slope: float = 0.0
-
-    def __call__(self, u):
-        if self.name == "relu":
-            return np.maximum(u, 0.0)
-        if self.name == "leaky_relu":
-            return np.where(u >= 0, u, self.slope * u)
-        if self.name == "identity":
-            return u
-        if self.name == "sigmoid":
-            return 0.5 * (1.0 + np.tanh(0.5 * u))  # overflow-free logistic
-        return np.tanh(u)
-
-    @property
-    def nonnegative(self):
-        """True when every output of this activation is >= 0 (the next layer's input is h >= 0)."""
-        return self.name in ("relu", "sigmoid")
-
-    def spec(self):
-        """The constructor form: ``"relu"`` or ``("leaky_relu", slope)``."""
-        return ("leaky_relu", self.slope) if self.name == "leaky_relu" else self.name
-
-    @classmethod
-    def parse(cls, spec, where="activation", last=True):
-        allowed = _OUTPUT_ACTS if last else _HIDDEN_ACTS
-        if isinstance(spec, Activation):
-            spec = spec.spec()
-        if isinstance(spec, (tuple, list)) and len(spec) == 2 and spec[0] == "leaky_relu":
-            slope = spec[1]
-            if isinstance(slope, bool) or not isinstance(slope, numbers.Real) or not (0 < slope < 1):
-                raise ValueError(f"{where}: the leaky_relu slope must be a number in (0, 1); got {slope!r}.")
-            return cls("leaky_relu", float(slope))
-        if isinstance(spec, str) and spec in allowed and spec != "leaky_relu":
-            return cls(spec)
-        hint = ' ("identity", "sigmoid" and "tanh" are allowed on the last layer only)' if not last else ""
-        raise ValueError(
-            f"{where} must be one of {', '.join(repr(a) for a in allowed if a != 'leaky_relu')} "
-            f"or ('leaky_relu', slope){hint}; got {spec!r}."
-        )
+def _vectors(v, name, size, what):
+    """``v`` as float64 of shape (size,) or (batch, size), else a ValueError naming ``what`` it must match."""
+    v = as_float_array(v, name, ndim=(1, 2))
+    if v.shape[-1] != size:
+        raise ValueError(f"{name} must have shape ({size},) or (batch, {size}) to match {what}; got {v.shape}.")
+    return v
 
 
 @dataclass(frozen=True, eq=False)
@@ -190,19 +145,11 @@ class ReLUNet:
     # ------------------------------------------------------------------ forward
     def check_latent(self, z, name="z"):
         """Validate a latent of shape (k,) or (batch, k) and return it as float64."""
-        z = as_float_array(z, name, ndim=(1, 2))
-        if z.shape[-1] != self.k:
-            raise ValueError(f"{name} must have shape ({self.k},) or (batch, {self.k}) to match G's latent size; "
-                             f"got {z.shape}.")
-        return z
+        return _vectors(z, name, self.k, "G's latent size")
 
     def check_output(self, x, name="x"):
         """Validate an observation of shape (n,) or (batch, n) and return it as float64."""
-        x = as_float_array(x, name, ndim=(1, 2))
-        if x.shape[-1] != self.n:
-            raise ValueError(f"{name} must have shape ({self.n},) or (batch, {self.n}) to match G's output; "
-                             f"got {x.shape}.")
-        return x
+        return _vectors(x, name, self.n, "G's output")
 
     def forward(self, z, *, all_layers=False):
         """Forward pass.
@@ -213,7 +160,12 @@ class ReLUNet:
         all_layers : bool
             Return the list ``[z, x_1, ..., x_d]`` of every layer's output instead of ``x_d``.
         """
-        h = self.check_latent(z)
+        return self.forward_unchecked(self.check_latent(z), all_layers=all_layers)
+
+    def forward_unchecked(self, z, *, all_layers=False):
+        """:meth:`forward` without validating ``z`` (a float64 array of shape (k,) or (batch, k)):
+        for the library's hot loops, which pass latents they built themselves."""
+        h = z
         outs = [h]
         for L in self.layers:
             h = L.activation(L.affine(h))
@@ -272,48 +224,22 @@ class ReLUNet:
 
     # ------------------------------------------------------------------ files
     def save(self, path):
-        """Write the network to ``path`` (.npz; no pickles). ``ReLUNet.load`` reads it back exactly."""
-        arrays = {"format": np.array(_FORMAT), "version": np.array(_FORMAT_VERSION),
-                  "n_layers": np.array(self.depth)}
-        for i, L in enumerate(self.layers):
-            arrays[f"W{i}"] = np.asarray(L.weight)
-            arrays[f"b{i}"] = np.asarray(L.bias)
-            arrays[f"act{i}"] = np.array(L.activation.name)
-            arrays[f"slope{i}"] = np.array(L.activation.slope)
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        """Write the network to ``path`` (.npz; no pickles). ``ReLUNet.load`` reads it back exactly.
+
+        The format is described in :mod:`layerinv.io`.
+        """
+        from .io import save_net
+
+        save_net(path, self)
 
     @classmethod
     def load(cls, path):
         """Read a network written by :meth:`save`.
 
-        Files are untrusted input: nothing is unpickled, and a corrupt or foreign file raises a
-        ``ValueError`` naming the file and what is missing.
+        Files are untrusted input: nothing is unpickled, sizes are checked before anything is
+        allocated, and a corrupt or foreign file raises a ``ValueError`` naming the file and what is
+        wrong (:func:`layerinv.io.load_net`).
         """
-        path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                data = {key: f[key] for key in f.files}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"network file {path!r} does not exist.") from None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise ValueError(f"network file {path!r} is not a readable .npz archive written by "
-                             f"ReLUNet.save ({type(exc).__name__}: {exc}).") from None
-        if not isinstance(data, dict) or "format" not in data or str(data["format"]) != _FORMAT:
-            keys = ", ".join(sorted(data)) if isinstance(data, dict) else "none"
-            raise ValueError(f"network file {path!r} was not written by ReLUNet.save: its 'format' entry is "
-                             f"missing or not {_FORMAT!r} (keys found: {keys}).")
-        try:
-            d = int(data["n_layers"])
-            weights = [data[f"W{i}"] for i in range(d)]
-            biases = [data[f"b{i}"] for i in range(d)]
-            acts = []
-            for i in range(d):
-                name = str(data[f"act{i}"])
-                acts.append(("leaky_relu", float(data[f"slope{i}"])) if name == "leaky_relu" else name)
-        except KeyError as exc:
-            raise ValueError(f"network file {path!r} is incomplete: entry {exc.args[0]!r} is missing.") from None
-        try:
-            return cls(weights, biases, acts)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"network file {path!r} holds an invalid network: {exc}") from None
+        from .io import load_net
+
+        return load_net(path, cls)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pyplot", "save", "METHOD_STYLE", "success_curves", "scatter_with_medians"]
+__all__ = ["pyplot", "save", "METHOD_STYLE", "success_curves", "scatter_with_medians", "rate_axes"]
 
 #: Colour, marker and label of each method, shared by every figure.
 METHOD_STYLE = {
@@ -32,24 +32,26 @@ def pyplot():
 
 
 def style(method):
+    """The method's entry of :data:`METHOD_STYLE` (just a label for others)."""
     return METHOD_STYLE.get(method, dict(label=method))
 
 
-def save(fig, path):
-    """Write ``fig`` to ``path`` (PNG, 150 dpi) and close it; return the path."""
+def save(fig, path, dpi=150):
+    """Write ``fig`` to ``path`` (PNG, ``dpi``) and close it; return the path."""
     plt = pyplot()
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return path
 
 
-def success_curves(ax, ks, rates, method, trials=None):
+def success_curves(ax, ks, rates, method, trials=None, style_=None):
     """One method's success rate against k, with a binomial standard-error band when ``trials`` given.
 
-    ks : array (m,); rates : array (m,) in [0, 1]; trials : array (m,) of run counts.
+    ks : array (m,); rates : array (m,) in [0, 1]; trials : array (m,) of run counts; ``style_``:
+    the line's colour, marker and label (default :data:`METHOD_STYLE`).
     """
     ks, rates = np.asarray(ks, float), np.asarray(rates, float)
-    st = style(method)
+    st = style_ or style(method)
     ax.plot(ks, rates, linestyle="-", markersize=5, **st)
     if trials is not None:
         se = np.sqrt(np.clip(rates * (1 - rates), 0, None) / np.asarray(trials, float))
@@ -74,3 +76,13 @@ def scatter_with_medians(ax, levels, values, method, *, jitter=0.06, rng=0):
     ax.plot(u, med, linestyle="-", markersize=6, **st)
     ax.set_xscale("log")
     ax.set_yscale("log")
+
+
+def rate_axes(ax, xlabel, ylabel, title):
+    """Finish an axes of success rates in [0, 1]: labels, limits, grid, legend outside on the right."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(title, fontsize=8)

@@ -5,7 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Result", "LayerRecord", "STATUSES"]
+from .lp.solution import LAYER_STATUSES as _LP_LAYER_STATUSES
+
+__all__ = ["Result", "LayerRecord", "STATUSES", "LAYER_STATUSES"]
 
 #: Every status a :class:`Result` can carry, with its meaning.
 STATUSES = {
@@ -15,13 +17,25 @@ STATUSES = {
     "feasible": "a z meeting the stated noise budget eps at every layer was found and verified.",
     "infeasible": "x is not in the range of G (within the tolerance or budget); Result.certificate proves it.",
     "inconclusive": "the layer-wise path failed below a layer whose input was not unique; no claim about x.",
-    "max_iter": "an iterative method (gd) used its whole step budget.",
-    "converged": "an iterative method (gd, or auto's polish after the layer-wise LPs) stopped because its "
+    "max_iter": "an iterative method (gd, gn, pgd) used its whole step budget.",
+    "converged": "an iterative method (gd, gn, pgd, or auto's Gauss-Newton after the layer-wise LPs) stopped because its "
                  "objective stopped decreasing: a local minimum of the fit, not a certified optimum.",
     "time_limit": "a solver ran out of time; z is the best point found, if any.",
     "failed": "a solver failed or its answer did not pass our checks; see message.",
 }
 _OK = {"exact", "optimal", "feasible", "max_iter", "converged"}
+
+#: Every status a :class:`LayerRecord` can carry, with its meaning. The layer-wise methods (exact,
+#: linf, l1) give one record per layer with a status of the layer's solve (:mod:`layerinv.lp`); the
+#: whole-network methods give one record for the whole network (``index`` 0, ``n_in = k``,
+#: ``n_out = n``): gd, gn and pgd with ``"converged"`` / ``"max_iter"`` (pgd also ``"time_limit"``),
+#: milp with its result's status.
+LAYER_STATUSES = {
+    **_LP_LAYER_STATUSES,
+    "converged": "(gd, gn, pgd: the whole network) the iteration stopped because the objective stopped "
+                 "decreasing: a local minimum, not a certified optimum.",
+    "max_iter": "(gd, gn, pgd: the whole network) the iteration used its whole step budget.",
+}
 
 
 @dataclass
@@ -37,15 +51,17 @@ class LayerRecord:
     active : int
         Rows used as equations (active units of the target).
     path : str
-        ``"lstsq"`` (Cholesky least squares), ``"lp"`` (HiGHS), ``"gd"`` or ``"milp"``.
+        ``"lstsq"`` (Cholesky least squares), ``"lp"`` (interior point, then HiGHS), or the
+        whole-network method: ``"gd"``, ``"gn"``, ``"pgd"``, ``"milp"``.
     objective : float or tuple
         The layer's optimum (t for ℓ∞, Σe for ℓ1, the largest violation for exact); a tuple
         ``(lower, upper)`` when the answer is a certified bracket.
     violation : float
         The largest violation of the layer's own constraints at the returned point, recomputed by us.
     status : str
-        The layer's outcome (``"exact"``, ``"optimal"``, ``"bracket"``, ``"feasible"``,
-        ``"infeasible"``, ...).
+        The layer's outcome, one of :data:`LAYER_STATUSES` (``"exact"``, ``"optimal"``,
+        ``"bracket"``, ``"feasible"``, ``"infeasible"``, ``"time_limit"``, ``"failed"``; for the
+        whole-network methods also ``"converged"`` and ``"max_iter"``).
     unique : bool
         Whether the equation rows pin the layer's input (full column rank).
     seconds : float

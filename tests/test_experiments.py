@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from layerinv.experiments import EXPERIMENTS, load, register_cli
+from layerinv.cli.experiment import register
+from layerinv.experiments import EXPERIMENTS, load
 from layerinv.experiments import _common as C
 from layerinv.experiments import noise, random_k, timing
 
@@ -17,7 +18,7 @@ LP_METHODS = ["exact", "linf", "l1"]
 
 def parser():
     p = argparse.ArgumentParser(prog="layerinv")
-    register_cli(p.add_subparsers(dest="command"))
+    register(p.add_subparsers(dest="command"))
     return p
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from layerinv import ReLUNet, invert
 from layerinv.hardness import (check_clauses, decode, is_satisfiable, random_cnf, sat_network, satisfies)
-from layerinv.milp import milp_invert
+from layerinv.solvers.milp import milp_invert
 
 #: Below 1 / (L + 1) (L = 3 literals per clause) an approximate preimage still decodes to a
 #: satisfying assignment (module docstring of layerinv.hardness); the MILP's default tol is far below.

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from layerinv import ReLUNet, invert
-from layerinv import kernels
-from layerinv._highs import LPSolution
+from layerinv.lp import kernels
+from layerinv.lp.highs import HighsSolution
 
 from conftest import TOL, planted, rel
 
@@ -196,19 +196,18 @@ def test_solver_answer_is_checked(monkeypatch):
 
     def liar(*args, **kw):
         sol = real(*args, **kw)
-        return LPSolution(sol.x + 0.3, sol.y, "optimal", "kOptimal", sol.objective)
+        return HighsSolution(sol.x + 0.3, sol.y, "optimal", "kOptimal", sol.objective)
 
     monkeypatch.setattr(kernels, "solve_lp", liar)
-    monkeypatch.setattr(kernels, "linf_solve", lambda system, h0=None: _failed_ipm())  # force HiGHS
+    monkeypatch.setattr(kernels, "ipm_linf", lambda system, h0=None: _failed_ipm())  # force HiGHS
     res = invert(G, xn, method="linf", gap_tol=0.0)
     assert res.status == "failed" and "recomputation" in res.message
 
 
 def _failed_ipm():
-    from layerinv.ipm import LPResult
+    from layerinv.lp.solution import LayerSolution
 
-    return LPResult(h=None, value=np.inf, y_E=None, y_I=None, lower=-np.inf, radius=np.inf, iterations=0,
-                    status="failed", polished=False, message="forced failure", bound=None)
+    return LayerSolution(h=None, status="failed", objective=np.inf, message="forced failure")
 
 
 def test_interior_point_answer_is_checked(monkeypatch):
@@ -219,14 +218,14 @@ def test_interior_point_answer_is_checked(monkeypatch):
     z, x = planted(G, rng)
     xn = x + 1e-2 * rng.uniform(-1, 1, x.shape)
     honest = invert(G, xn, method="linf", gap_tol=0.0)
-    real = kernels.linf_solve
+    real = kernels.ipm_linf
 
     def liar(system, h0=None):
         res = real(system, h0=h0)
         res.h = res.h + 0.3
         return res
 
-    monkeypatch.setattr(kernels, "linf_solve", liar)
+    monkeypatch.setattr(kernels, "ipm_linf", liar)
     res = invert(G, xn, method="linf", gap_tol=0.0)
     assert res.status == "optimal" and "HiGHS" in res.layers[0].message
     assert np.isclose(res.layers[0].objective, honest.layers[0].objective, rtol=1e-6)

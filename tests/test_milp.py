@@ -1,4 +1,4 @@
-"""Whole-network inversion as a MILP (layerinv.milp): planted preimages, proofs, optima checked by
+"""Whole-network inversion as a MILP (layerinv.solvers.milp): planted preimages, proofs, optima checked by
 enumerating activation patterns, and input validation."""
 import itertools
 
@@ -8,7 +8,7 @@ from scipy.optimize import linprog
 
 from conftest import TOL, planted
 from layerinv import Certificate, ReLUNet, invert
-from layerinv.milp import MILPProof, milp_invert, milp_invert_prefix, milp_ladder
+from layerinv.solvers.milp import MILPProof, milp_invert, milp_invert_prefix, milp_ladder
 
 #: Tolerances of this file. The MILP's "exact" target is max|G(z) - x| <= tol * max|x| with the
 #: default tol = 1e-6; the polished points land at ~1e-15, so we check them far tighter.
@@ -223,7 +223,8 @@ def test_infeasible_off_range_agrees_with_enumeration(seed):
     assert "no z in [−R, R]^k" in res.message and "HiGHS's word" in res.message
     assert np.all(np.isnan(res.z))
     cert = res.certificate
-    assert isinstance(cert, MILPProof) and cert.box == R and not cert.independent
+    assert isinstance(cert, MILPProof) and isinstance(cert, Certificate) and cert.box == R and not cert.independent
+    assert cert.kind == "milp" and cert.layer == 0
     assert cert.stage == ("relaxation" if seed % 2 == 0 else "mip")
     assert "no z in [−R, R]^k" in cert.describe()
     assert cert.check()  # HiGHS proves it again (not an independent check; documented)
@@ -301,9 +302,20 @@ def test_bad_inputs():
         milp_invert(G, np.full(8, np.nan))
     with pytest.raises(TypeError, match="real numbers"):
         milp_invert(G, np.array(["a"] * 8))
-    with pytest.raises(TypeError, match="unexpected keyword"):
+    with pytest.raises(TypeError, match="unknown option.*valid options are"):
         milp_invert(G, np.zeros(8), method="milp")
     with pytest.raises(ValueError, match="j must be"):
         milp_invert_prefix(G, 2, np.zeros(8))
     with pytest.raises(ValueError, match=r"shape \(6,\)"):
         milp_invert_prefix(G, 0, np.zeros(8))
+
+
+def test_ladder_and_prefix_validate_options():
+    G = ReLUNet.random([3, 6, 8], rng=0)
+    x = G(np.ones(3))
+    with pytest.raises(TypeError, match="milp_ladder got unknown option.*objective"):
+        milp_ladder(G, x, objective="linf")
+    with pytest.raises(ValueError, match="'tol' option of milp_ladder"):
+        milp_ladder(G, x, tol=-1.0)
+    with pytest.raises(ValueError, match="eps is a noise budget"):
+        milp_invert_prefix(G, 0, np.ones(6), eps=0.1)

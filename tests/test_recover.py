@@ -61,7 +61,7 @@ def test_pgd_lp_recovers_on_easy_net(seed):
     rng = np.random.default_rng(4000 + seed)
     z, x = planted(G, rng)
     op = GaussianCS(100, G.n, rng)
-    res = recover(G, op, op(x), "pgd", tol=1e-10)
+    res = recover(G, op, op(x), "pgd", stop_rtol=1e-10)
     assert res.method == "pgd" and res.status == "converged"
     assert rel(res.z, z) <= PGD_Z_TOL
     assert np.all(np.diff(res.info["history"]) <= 0)  # steps that raise ||Ax - y|| are undone

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 
 from layerinv import ReLUNet  # noqa: E402
 from layerinv.datasets import load_mnist_test_digits  # noqa: E402
-from layerinv.train import register_cli, train_mnist_vae  # noqa: E402
+from layerinv.cli.train import register  # noqa: E402
+from layerinv.train import train_mnist_vae  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_bad_inputs(digits):
 
 def _parser():
     parser = argparse.ArgumentParser(prog="layerinv")
-    register_cli(parser.add_subparsers(dest="command"))
+    register(parser.add_subparsers(dest="command"))
     return parser
 
 

@@ -1,6 +1,8 @@
 """The paper's experiments, one command each: ``layerinv experiment NAME [options]``.
 
-``layerinv experiment --help`` lists them; ``layerinv experiment NAME --help`` lists NAME's options.
+``layerinv experiment --help`` lists them; ``layerinv experiment NAME --help`` lists NAME's options
+(the command itself is :mod:`layerinv.cli.experiment`). The demos (``layerinv demo``) live here too:
+:mod:`.demo` (random nets) and :mod:`.mnist_demo` (the shipped MNIST generator).
 
 Contract for an experiment module (add its dotted path to :data:`EXPERIMENTS`)
 ------------------------------------------------------------------------------
@@ -9,29 +11,32 @@ A module ``layerinv.experiments.<name>`` defines
 * ``DESCRIPTION`` : str
     One line for ``--help``.
 * ``add_arguments(parser)``
-    Adds the module's own options to an ``argparse`` parser. It must call
-    ``_common.add_common_arguments(parser, trials=..., out=...)``, which adds the options every
-    experiment has: ``--trials``, ``--seed``, ``--out DIR``, ``--jobs N``, ``--quick``,
-    ``--plot-only``, ``--quiet``. Validate values with the argparse types in ``_common``
-    (``positive_int``, ``positive_float``, ``int_list``, ...): a bad value is an argparse error.
+    Declares the module's options on an ``argparse`` parser: ``g = _args.add_common_arguments(parser,
+    trials=..., out=...)`` adds the options every experiment has (``--trials``, ``--seed``,
+    ``--out DIR``, ``--jobs N``, ``--quick``, ``--plot-only``, ``--quiet``) and returns the group for
+    the module's own ones; ``_args.add_gd_arguments(g, ...)`` adds the GD baseline's. Validate values
+    with the argparse types in ``_args`` (``positive_int``, ``int_list``, ``choice_list(METHODS)``,
+    ``widths``, ...): a bad value is an argparse error.
 * ``run(args) -> list[str]``
     Runs the experiment (unless ``args.plot_only``) and returns the files written: the data files
     (CSV, JSON with the options and versions) first, then the figures. ``--quick`` must finish in
     seconds. Errors in combinations of options raise ``ValueError`` (the CLI prints one line).
 * ``plot(out_dir) -> list[str]``
     Draws the figure(s) *from the files in out_dir only* (never from in-memory results), so a
-    figure can be redrawn with ``--plot-only``. Import matplotlib inside (``layerinv.plotting``
-    does it lazily with the Agg backend).
+    figure can be redrawn with ``--plot-only``. ``layerinv.plotting`` imports matplotlib lazily
+    (Agg backend) and holds the shared drawing helpers.
 
-Rules the helpers in ``_common`` implement:
+The skeleton in ``_common`` (``run`` is a few lines on top of it):
 
 * Seeding: trial ``i`` of setting ``s`` draws from ``trial_rng(args.seed, s, i)``, i.e.
   ``SeedSequence(seed).spawn(...)`` children fixed by their key, so results are identical for any
   ``--jobs`` and for any ``--trials`` (trial i is the same instance in a 5- and a 200-trial run).
-* ``parallel_map(func, tasks, jobs=args.jobs, desc=..., progress=not args.quiet, torch=...)`` runs
-  module-level ``func`` over picklable ``tasks`` in order, in ``spawn``-ed processes, single-threaded,
-  with a tqdm bar.
-* ``write_csv`` / ``read_csv`` / ``write_json`` / ``read_json`` / ``run_metadata``.
+* ``run_trials(args, trial, tasks, desc=..., methods=...)`` runs module-level ``trial`` over
+  picklable ``tasks`` (``parallel_map``: in order, in ``spawn``-ed single-threaded processes, with a
+  tqdm bar) and returns the rows and the seconds; ``timed_call`` times one solver call and turns an
+  exception into a recorded ``'error: ...'`` status.
+* ``groups`` / ``error_count`` for summaries; ``write_results`` (trials CSV, summary CSV, optional
+  markdown table, JSON via ``run_metadata``) and ``read_results`` for the figure.
 
 Torch and matplotlib are imported only inside functions, so ``layerinv --help`` stays fast.
 """
@@ -39,7 +44,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["EXPERIMENTS", "register_cli", "load"]
+__all__ = ["EXPERIMENTS", "load"]
 
 #: Experiment name -> module path (imported when the CLI parser is built or the experiment runs).
 EXPERIMENTS = {
@@ -58,25 +63,3 @@ def load(name):
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}.")
     return importlib.import_module(EXPERIMENTS[name])
-
-
-def _handler(args):
-    files = load(args.experiment).run(args)
-    for f in files:
-        print(f)
-    return 0
-
-
-def register_cli(subparsers):
-    """Add ``experiment NAME [options]`` to the ``layerinv`` command line."""
-    p = subparsers.add_parser(
-        "experiment", help="reproduce one of the paper's experiments (CSV, JSON and a figure)",
-        description="Reproduce one of the paper's experiments. Each writes CSV/JSON, then draws its figure from "
-                    "those files; 'layerinv experiment NAME --help' lists NAME's options.")
-    sub = p.add_subparsers(dest="experiment", metavar="NAME", required=True)
-    for name in EXPERIMENTS:
-        mod = load(name)
-        q = sub.add_parser(name, help=mod.DESCRIPTION, description=mod.DESCRIPTION)
-        mod.add_arguments(q)
-        q.set_defaults(func=_handler, experiment=name)
-    return p

@@ -1,10 +1,12 @@
-"""Helpers shared by every experiment: options, seeding, a parallel map with a progress bar, files.
+"""The skeleton every experiment shares: seeding, running trials, summaries, files.
 
-Nothing here imports torch or matplotlib at module level.
+An experiment's ``run(args)`` is: ``if args.plot_only: return plot(out)``; build a config;
+``rows, seconds = run_trials(args, _trial, tasks, ...)``; ``write_results(...)`` (trials CSV,
+summary CSV, JSON with the options and versions); ``plot(out)`` from those files. Its options are
+declared with :mod:`._args`. Nothing here imports torch or matplotlib at module level.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import json
@@ -18,105 +20,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-__all__ = ["add_common_arguments", "positive_int", "nonnegative_int", "positive_float", "nonnegative_float",
-           "choice_list", "int_list", "float_list", "trial_rng", "trial_seed", "parallel_map", "single_thread",
-           "write_csv", "read_csv", "write_json", "read_json", "out_dir", "relative_error", "run_metadata",
-           "add_noise"]
-
-
-# ---------------------------------------------------------------------------------------------- options
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        v = int(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return v
-
-
-def nonnegative_int(text):
-    """argparse type: an integer >= 0 (seeds)."""
-    try:
-        v = int(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
-    return v
-
-
-def _float(text, strict):
-    try:
-        v = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not math.isfinite(v) or v < 0 or (strict and v == 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number {'>' if strict else '>='} 0; got {text!r}")
-    return v
-
-
-def positive_float(text):
-    """argparse type: a finite float > 0."""
-    return _float(text, True)
-
-
-def nonnegative_float(text):
-    """argparse type: a finite float >= 0."""
-    return _float(text, False)
-
-
-def _list(text, item, what):
-    parts = [p for p in str(text).replace(" ", "").split(",")]
-    if not parts or any(p == "" for p in parts):
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list of {what}; got {text!r}")
-    out = [item(p) for p in parts]
-    if len(set(out)) != len(out):
-        raise argparse.ArgumentTypeError(f"the list {text!r} has repeated entries")
-    return out
-
-
-def choice_list(choices):
-    """argparse type factory: ``"a,b"`` -> ``["a", "b"]``, distinct names from ``choices``."""
-    def parse(text):
-        out = [m.strip() for m in str(text).split(",")]
-        if not out or len(set(out)) != len(out) or any(m not in choices for m in out):
-            raise argparse.ArgumentTypeError(f"expected distinct names from {', '.join(choices)}; got {text!r}")
-        return out
-    return parse
-
-
-def int_list(text):
-    """argparse type: ``"10,20,30"`` -> ``[10, 20, 30]`` (positive, distinct)."""
-    return _list(text, positive_int, "positive integers")
-
-
-def float_list(text):
-    """argparse type: ``"1e-6,1e-5"`` -> ``[1e-06, 1e-05]`` (positive, distinct)."""
-    return _list(text, positive_float, "positive numbers")
-
-
-def add_common_arguments(parser, *, trials, out):
-    """Add the options every experiment takes.
-
-    ``--trials`` (default ``trials``), ``--seed`` (0), ``--out DIR`` (default ``out``), ``--jobs N`` (1),
-    ``--quick`` (a seconds-long smoke run), ``--plot-only`` (redraw the figure from the files in --out),
-    ``--quiet`` (no progress bar).
-    """
-    g = parser.add_argument_group("common options")
-    g.add_argument("--trials", type=positive_int, default=trials,
-                   help=f"random instances per setting (default {trials})")
-    g.add_argument("--seed", type=nonnegative_int, default=0,
-                   help="root seed; trial i of setting s uses SeedSequence(seed).spawn(...) (default 0)")
-    g.add_argument("--out", default=out, help=f"output folder for CSV/JSON/PNG (default {out})")
-    g.add_argument("--jobs", type=positive_int, default=1,
-                   help="worker processes (default 1); results are identical for any value")
-    g.add_argument("--quick", action="store_true", help="a tiny run that finishes in seconds (for smoke tests)")
-    g.add_argument("--plot-only", action="store_true",
-                   help="do not run anything: redraw the figure from the CSV already in --out")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-    return g
+__all__ = ["trial_rng", "trial_seed", "parallel_map", "single_thread", "run_trials", "timed_call", "groups",
+           "error_count", "summarize", "write_csv", "read_csv", "write_json", "read_json", "write_results", "execute", "read_results",
+           "out_dir", "relative_error", "run_metadata", "add_noise"]
 
 
 # ---------------------------------------------------------------------------------------------- seeding
@@ -201,6 +107,67 @@ def parallel_map(func, tasks, *, jobs=1, desc="", progress=True, torch=False):
                     bar.update()
     finally:
         bar.close()
+    return out
+
+
+def run_trials(args, trial, tasks, *, desc, methods=()):
+    """``trial`` over ``tasks`` with :func:`parallel_map` (``--jobs``, ``--quiet``; torch threads
+    limited when ``"gd"`` is among ``methods``); returns (the trials' rows flattened, seconds)."""
+    t0 = time.perf_counter()
+    results = parallel_map(trial, tasks, jobs=args.jobs, desc=desc, progress=not args.quiet, torch="gd" in methods)
+    return [r for rs in results for r in rs], time.perf_counter() - t0
+
+
+def timed_call(func, *args, **kwargs):
+    """``func(*args, **kwargs)`` timed: ``(result, status, wall_seconds, cpu_seconds)``.
+
+    ``status`` is ``result.status`` (``"ok"`` for a result without one); an exception gives ``result = None`` and status
+    ``'error: <type>: <message>'`` (recorded in the CSV and counted as a failure, never hidden).
+    """
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    try:
+        res = func(*args, **kwargs)
+        status = getattr(res, "status", "ok")
+    except Exception as exc:  # recorded and counted, never hidden
+        res, status = None, f"error: {type(exc).__name__}: {exc}".replace("\n", " ")
+    return res, status, time.perf_counter() - t0, time.process_time() - c0
+
+
+def groups(rows, fields, order=None):
+    """``[(key, rows with that key)]`` for the distinct values of ``fields`` (a tuple of column
+    names), sorted by ``order(key)`` (default: the key itself)."""
+    def key_of(r):
+        return tuple(r[f] for f in fields)
+    keys = sorted({key_of(r) for r in rows}, key=order)
+    return [(k, [r for r in rows if key_of(r) == k]) for k in keys]
+
+
+def error_count(rows):
+    """How many runs raised (status ``'error: ...'``)."""
+    return sum(str(r["status"]).startswith("error") for r in rows)
+
+
+_STATS = {"mean": np.mean, "median": np.median, "q25": lambda v: np.quantile(v, 0.25),
+          "q75": lambda v: np.quantile(v, 0.75),
+          "sem": lambda v: np.std(v, ddof=1) / math.sqrt(len(v)) if len(v) > 1 else 0.0}
+
+
+def summarize(rows, fields, order=None, count="trials", **stats):
+    """One summary row per group of ``rows`` (see :func:`groups`): the ``fields``, ``count`` (the
+    group's size), and each ``name="stat:column"`` with stat one of mean, median, q25, q75, sem
+    (standard error of the mean), first (the first row's value), or ``name="errors"`` (:func:`error_count`)."""
+    out = []
+    for key, rs in groups(rows, fields, order):
+        rec = dict(zip(fields, key))
+        rec[count] = len(rs)
+        for name, spec in stats.items():
+            if spec == "errors":
+                rec[name] = error_count(rs)
+                continue
+            stat, col = spec.split(":")
+            rec[name] = rs[0][col] if stat == "first" else float(_STATS[stat]([r[col] for r in rs]))
+        out.append(rec)
     return out
 
 
@@ -301,6 +268,38 @@ def read_json(path):
         raise FileNotFoundError(f"{path} does not exist; run the experiment first (without --plot-only).")
     with open(path) as fh:
         return json.load(fh)
+
+
+def write_results(args, name, stem, rows, trial_columns, summary, summary_columns, seconds, *, table=None,
+                  **meta):
+    """Write ``<stem>_trials.csv``, ``<stem>_summary.csv``, ``<stem>_table.md`` (when ``table`` is
+    given) and ``<stem>.json`` (:func:`run_metadata` with ``meta``); return the paths in that order."""
+    files = [write_csv(stem + "_trials.csv", rows, trial_columns),
+             write_csv(stem + "_summary.csv", summary, summary_columns)]
+    if table is not None:
+        with open(stem + "_table.md", "w") as fh:
+            fh.write(table)
+        files.append(stem + "_table.md")
+    files.append(write_json(stem + ".json", run_metadata(name, args, seconds, **meta)))
+    return files
+
+
+def execute(args, name, trial, tasks, cfg, summarize, columns, plot, *, stem=None, table=None, **meta):
+    """The end of an experiment's ``run``: the trials (:func:`run_trials`), the files
+    (:func:`write_results`: ``summarize(rows)``, ``table(summary)`` when given, ``config=cfg`` and
+    ``meta`` in the JSON), then ``plot(args.out)``. ``columns`` = (trial columns, summary columns);
+    ``stem`` defaults to ``name`` with ``-`` -> ``_``. Returns every file written."""
+    rows, seconds = run_trials(args, trial, tasks, desc=name, methods=cfg.get("methods", ()))
+    summary = summarize(rows)
+    stem = os.path.join(args.out, stem or name.replace("-", "_"))
+    files = write_results(args, name, stem, rows, columns[0], summary, columns[1], seconds,
+                          table=None if table is None else table(summary), config=cfg, **meta)
+    return files + plot(args.out)
+
+
+def read_results(stem, which="summary"):
+    """``(rows of <stem>_<which>.csv, the config in <stem>.json)``: what a figure is drawn from."""
+    return read_csv(f"{stem}_{which}.csv"), read_json(stem + ".json")["config"]
 
 
 def run_metadata(name, args, seconds=None, **extra):

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 import numpy as np
 
+from . import _args as A
 from . import _common as C
 
 DESCRIPTION = "compressed sensing: per-pixel error vs measurements m, ours (gn, pgd) vs CSGM and Lasso-DCT"
@@ -45,7 +45,6 @@ QUICK_MS = [25, 100]
 GD_LR, GD_STEPS, GD_RESTARTS, GD_LAM = 0.05, 1000, 10, 0.1
 QUICK_GD_STEPS, QUICK_GD_RESTARTS = 100, 2
 GN_RESTARTS, QUICK_GN_RESTARTS, QUICK_PGD_STEPS = 20, 2, 3
-LASSO_ITERS = 500
 STYLE = {"gn": dict(color="tab:purple", marker="d", label="ours: LP start + Gauss-Newton"),
          "pgd": dict(color="tab:blue", marker="o", label="PGD-LP (Shah & Hegde)"),
          "gd": dict(color="tab:red", marker="x", label="CSGM (Adam)"),
@@ -56,74 +55,26 @@ SUMMARY_COLUMNS = ["net", "signal", "m", "method", "runs", "mean_mse", "sem_mse"
                    "mean_seconds", "errors"]
 
 
-def _method_list(text):
-    import argparse
-
-    out = [m.strip() for m in str(text).split(",")]
-    if not out or len(set(out)) != len(out) or any(m not in METHODS for m in out):
-        raise argparse.ArgumentTypeError(f"expected distinct methods from {', '.join(METHODS)}; got {text!r}")
-    return out
-
-
 def add_arguments(parser):
-    C.add_common_arguments(parser, trials=20, out="results/cs")
-    g = parser.add_argument_group("cs options")
+    g = A.add_common_arguments(parser, trials=20, out="results/cs")
     g.add_argument("--net", choices=("mnist", "random"), default="mnist",
                    help="the shipped MNIST decoder (default) or a random 20 x 250 x 600 ReLU net")
     g.add_argument("--signal", choices=("real", "generated"), default=None,
                    help="real held-out MNIST digits (default with --net mnist) or x* = G(z*) (forced for random)")
-    g.add_argument("--ms", type=C.int_list, default=None,
+    g.add_argument("--ms", type=A.int_list, default=None,
                    help="numbers of measurements (default " + ",".join(map(str, DEFAULT_MS)) + ")")
-    g.add_argument("--noise", type=C.nonnegative_float, default=0.1,
+    g.add_argument("--noise", type=A.nonnegative_float, default=0.1,
                    help="noise std as a fraction of the RMS clean measurement ||A x*|| / sqrt(m) (default 0.1)")
-    g.add_argument("--methods", type=_method_list, default=list(METHODS),
+    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
                    help="comma-separated subset of " + ",".join(METHODS) + " (default all)")
-    g.add_argument("--gn-lam", type=C.nonnegative_float, default=GD_LAM,
+    g.add_argument("--gn-lam", type=A.nonnegative_float, default=GD_LAM,
                    help=f"gn: weight of ||z||^2 (default {GD_LAM}, the CSGM objective)")
-    g.add_argument("--pgd-steps", type=C.positive_int, default=50, help="pgd: iterations (default 50)")
-    g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"CSGM: Adam step size (default {GD_LR})")
-    g.add_argument("--gd-steps", type=C.positive_int, default=None,
-                   help=f"CSGM: Adam steps per restart (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
-    g.add_argument("--gd-restarts", type=C.positive_int, default=None,
-                   help=f"CSGM: random restarts (default {GD_RESTARTS}; {QUICK_GD_RESTARTS} with --quick)")
-    g.add_argument("--gd-lam", type=C.nonnegative_float, default=GD_LAM, help=f"CSGM: weight of ||z||^2 ({GD_LAM})")
-    g.add_argument("--lasso-lam", type=C.positive_float, default=0.01,
+    g.add_argument("--pgd-steps", type=A.positive_int, default=50, help="pgd: iterations (default 50)")
+    A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS, restarts=GD_RESTARTS,
+                       quick_restarts=QUICK_GD_RESTARTS)
+    g.add_argument("--gd-lam", type=A.nonnegative_float, default=GD_LAM, help=f"CSGM: weight of ||z||^2 ({GD_LAM})")
+    g.add_argument("--lasso-lam", type=A.positive_float, default=0.01,
                    help="Lasso: lam as a fraction of ||(A Psi)^T y||_inf (default 0.01)")
-
-
-# ---------------------------------------------------------------------------------------------- Lasso
-def _dct_pair(shape):
-    from scipy.fft import dctn, idctn
-
-    def synth(c):  # Psi c
-        return idctn(c.reshape(shape), norm="ortho").reshape(-1)
-
-    def analysis(x):  # Psi^T x
-        return dctn(x.reshape(shape), norm="ortho").reshape(-1)
-
-    return synth, analysis
-
-
-def lasso_dct(A, y, shape, lam_rel, iters=LASSO_ITERS):
-    """FISTA (Beck & Teboulle 2009) on ``1/2 ||A Psi c - y||^2 + lam ||c||_1``; returns ``Psi c``.
-
-    A : (m, n); y : (m,); shape : the signal's shape for the DCT (n entries); ``lam = lam_rel *
-    ||(A Psi)^T y||_inf`` (at ``lam_rel >= 1`` the answer is 0). Step ``1 / ||A||_2^2`` (Psi is
-    orthonormal).
-    """
-    synth, analysis = _dct_pair(shape)
-    L = float(np.linalg.norm(A, 2)) ** 2
-    lam = lam_rel * float(np.max(np.abs(analysis(A.T @ y))))
-    c = np.zeros(A.shape[1])
-    w, t = c.copy(), 1.0
-    for _ in range(iters):
-        grad = analysis(A.T @ (A @ synth(w) - y))
-        v = w - grad / L
-        c_new = np.sign(v) * np.maximum(np.abs(v) - lam / L, 0.0)
-        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        w = c_new + ((t - 1.0) / t_new) * (c_new - c)
-        c, t = c_new, t_new
-    return synth(c)
 
 
 # ---------------------------------------------------------------------------------------------- trials
@@ -150,6 +101,7 @@ def _trial(task):
     cfg, m, trial = task
     from ..ops import GaussianCS
     from ..recover import recover
+    from .lasso import lasso_dct
 
     G, shape = _network(cfg["net"])
     x = _signal(cfg, G, trial)
@@ -160,21 +112,15 @@ def _trial(task):
     y = clean + sigma * rng.standard_normal(m)
     rows = []
     for j, method in enumerate(cfg["methods"]):
-        t0 = time.perf_counter()
-        status = "ok"
-        try:
-            if method == "lasso":
-                x_hat = lasso_dct(op.matrix, y, shape, cfg["lasso_lam"])
-            else:
-                opts = {"gn": dict(lam=cfg["gn_lam"], restarts=cfg["gn_restarts"]), "pgd": dict(steps=cfg["pgd_steps"]),
-                        "gd": dict(rng=C.trial_rng(cfg["seed"], m, trial, 1 + j), lr=cfg["gd_lr"],
-                                   steps=cfg["gd_steps"], restarts=cfg["gd_restarts"], lam=cfg["gd_lam"])}[method]
-                res = recover(G, op, y, method, **opts)
-                status = res.status
-                x_hat = G(res.z) if np.all(np.isfinite(res.z)) else np.full(G.n, np.nan)
-        except Exception as exc:  # recorded in the CSV and counted, never hidden
-            x_hat, status = np.full(G.n, np.nan), f"error: {type(exc).__name__}: {exc}".replace("\n", " ")
-        secs = time.perf_counter() - t0
+        if method == "lasso":
+            res, status, secs, _ = C.timed_call(lasso_dct, op.matrix, y, shape, cfg["lasso_lam"])
+            x_hat = res if res is not None else np.full(G.n, np.nan)
+        else:
+            opts = {"gn": dict(lam=cfg["gn_lam"], restarts=cfg["gn_restarts"]), "pgd": dict(steps=cfg["pgd_steps"]),
+                    "gd": dict(rng=C.trial_rng(cfg["seed"], m, trial, 1 + j), lr=cfg["gd_lr"],
+                               steps=cfg["gd_steps"], restarts=cfg["gd_restarts"], lam=cfg["gd_lam"])}[method]
+            res, status, secs, _ = C.timed_call(recover, G, op, y, method, **opts)
+            x_hat = G(res.z) if res is not None and np.all(np.isfinite(res.z)) else np.full(G.n, np.nan)
         ok = np.all(np.isfinite(x_hat))
         rows.append({"net": cfg["net"], "signal": cfg["signal"], "m": m, "trial": trial, "method": method,
                      "status": status, "mse": float(np.mean((x_hat - x) ** 2)) if ok else math.inf,
@@ -185,18 +131,10 @@ def _trial(task):
 
 
 def summarize(rows):
-    out = []
-    keys = sorted({(r["m"], r["method"]) for r in rows}, key=lambda t: (t[0], METHODS.index(t[1])))
-    for m, method in keys:
-        rs = [r for r in rows if r["m"] == m and r["method"] == method]
-        e = np.array([r["mse"] for r in rs])
-        out.append({"net": rs[0]["net"], "signal": rs[0]["signal"], "m": m, "method": method, "runs": len(rs),
-                    "mean_mse": float(np.mean(e)),
-                    "sem_mse": float(np.std(e, ddof=1) / math.sqrt(len(e))) if len(e) > 1 else 0.0,
-                    "median_rel_err": float(np.median([r["rel_err"] for r in rs])),
-                    "mean_seconds": float(np.mean([r["seconds"] for r in rs])),
-                    "errors": sum(str(r["status"]).startswith("error") for r in rs)})
-    return out
+    """Mean per-pixel error with its standard error, median relative error, seconds per m and method."""
+    return C.summarize(rows, ("m", "method"), lambda t: (t[0], METHODS.index(t[1])), count="runs",
+                       net="first:net", signal="first:signal", mean_mse="mean:mse", sem_mse="sem:mse",
+                       median_rel_err="median:rel_err", mean_seconds="mean:seconds", errors="errors")
 
 
 def _config(args):
@@ -210,8 +148,8 @@ def _config(args):
             "gn_lam": args.gn_lam, "gn_restarts": QUICK_GN_RESTARTS if args.quick else GN_RESTARTS,
             "pgd_steps": min(args.pgd_steps, QUICK_PGD_STEPS) if args.quick else args.pgd_steps,
             "gd_lr": args.gd_lr,
-            "gd_steps": args.gd_steps or (QUICK_GD_STEPS if args.quick else GD_STEPS),
-            "gd_restarts": args.gd_restarts or (QUICK_GD_RESTARTS if args.quick else GD_RESTARTS),
+            "gd_steps": A.pick(args.gd_steps, args.quick, GD_STEPS, QUICK_GD_STEPS),
+            "gd_restarts": A.pick(args.gd_restarts, args.quick, GD_RESTARTS, QUICK_GD_RESTARTS),
             "gd_lam": args.gd_lam, "lasso_lam": args.lasso_lam, "trials": trials}
 
 
@@ -226,25 +164,15 @@ def run(args):
     if max(ms) > G.n:
         raise ValueError(f"--ms must not exceed the signal size {G.n}; got {max(ms)}.")
     tasks = [(cfg, m, i) for m in ms for i in range(cfg["trials"])]
-    t0 = time.perf_counter()
-    results = C.parallel_map(_trial, tasks, jobs=args.jobs, desc="cs", progress=not args.quiet,
-                             torch="gd" in cfg["methods"])
-    seconds = time.perf_counter() - t0
-    rows = [r for rs in results for r in rs]
-    stem = os.path.join(out, "cs")
-    files = [C.write_csv(stem + "_trials.csv", rows, TRIAL_COLUMNS),
-             C.write_csv(stem + "_summary.csv", summarize(rows), SUMMARY_COLUMNS),
-             C.write_json(stem + ".json", C.run_metadata("cs", args, seconds, ms=ms, config=cfg,
-                                                         noise_model="sigma = noise * ||A x*|| / sqrt(m)"))]
-    return files + plot(out)
+    return C.execute(args, "cs", _trial, tasks, cfg, summarize, (TRIAL_COLUMNS, SUMMARY_COLUMNS), plot, ms=ms,
+                     noise_model="sigma = noise * ||A x*|| / sqrt(m)")
 
 
 def plot(out_dir):
     """Draw ``cs.png`` from ``cs_summary.csv``: mean per-pixel error (±2 standard errors) against m."""
     from .. import plotting as P
 
-    rows = C.read_csv(os.path.join(out_dir, "cs_summary.csv"))
-    cfg = C.read_json(os.path.join(out_dir, "cs.json"))["config"]
+    rows, cfg = C.read_results(os.path.join(out_dir, "cs"))
     plt = P.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for method in METHODS:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 import numpy as np
 
+from . import _args as A
 from . import _common as C
 
 DESCRIPTION = "inpainting: success rate vs observed fraction on random expansive nets, layer-wise LP vs GD"
@@ -42,41 +42,26 @@ SUMMARY_COLUMNS = ["ratio", "m", "method", "trials", "success_rate", "median_z_e
                    "mean_active_obs", "errors"]
 
 
-def _method_list(text):
-    import argparse
-
-    out = [m.strip() for m in str(text).split(",")]
-    if not out or len(set(out)) != len(out) or any(m not in METHODS for m in out):
-        raise argparse.ArgumentTypeError(f"expected distinct methods from {', '.join(METHODS)}; got {text!r}")
-    return out
-
-
 def _ratio_list(text):
     import argparse
 
-    out = C.float_list(text)
+    out = A.float_list(text)
     if any(not 0 < r <= 1 for r in out):
         raise argparse.ArgumentTypeError(f"keep ratios must lie in (0, 1]; got {text!r}")
     return out
 
 
 def add_arguments(parser):
-    from .random_k import _widths
-
-    C.add_common_arguments(parser, trials=50, out="results/inpainting")
-    g = parser.add_argument_group("inpainting options")
-    g.add_argument("--k", type=C.positive_int, default=20, help="latent size (default 20)")
-    g.add_argument("--widths", type=_widths, default=[250, 600], help="layer widths after k (default 250,600)")
+    g = A.add_common_arguments(parser, trials=50, out="results/inpainting")
+    g.add_argument("--k", type=A.positive_int, default=20, help="latent size (default 20)")
+    g.add_argument("--widths", type=A.widths, default=[250, 600], help="layer widths after k (default 250,600)")
     g.add_argument("--ratios", type=_ratio_list, default=None,
                    help="observed fractions (default " + ",".join(map(str, DEFAULT_RATIOS)) + ")")
-    g.add_argument("--methods", type=_method_list, default=list(METHODS),
+    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
                    help="comma-separated subset of " + ",".join(METHODS) + " (default all)")
-    g.add_argument("--success-tol", type=C.positive_float, default=1e-3,
+    g.add_argument("--success-tol", type=A.positive_float, default=1e-3,
                    help="success: ||z - z*|| / ||z*|| below this (default 1e-3)")
-    g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"Adam step size (default {GD_LR})")
-    g.add_argument("--gd-steps", type=C.positive_int, default=None,
-                   help=f"Adam steps (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
-    g.add_argument("--gd-restarts", type=C.positive_int, default=1, help="GD random starts (default 1)")
+    A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS)
 
 
 def _trial(task):
@@ -99,33 +84,20 @@ def _trial(task):
             opts = {"gn": dict(restarts=cfg["gn_restarts"]),
                     "gd": dict(rng=C.trial_rng(cfg["seed"], trial, key, 1), lr=cfg["gd_lr"], steps=cfg["gd_steps"],
                                restarts=cfg["gd_restarts"])}.get(method, {})
-            t0 = time.perf_counter()
-            try:
-                res = recover(G, op, y, method, **opts)
-                z, status, resid = res.z, res.status, res.residual
-            except Exception as exc:  # recorded in the CSV and counted, never hidden
-                z, resid = np.full(G.k, np.nan), math.inf
-                status = f"error: {type(exc).__name__}: {exc}".replace("\n", " ")
+            res, status, secs, _ = C.timed_call(recover, G, op, y, method, **opts)
+            z, resid = (res.z, res.residual) if res is not None else (np.full(G.k, np.nan), math.inf)
             err = C.relative_error(z, z_star)
             rows.append({"ratio": ratio, "m": op.m, "trial": trial, "method": method, "status": status,
                          "z_err": err, "residual": resid if np.isfinite(resid) else math.inf,
-                         "success": err < cfg["success_tol"], "seconds": time.perf_counter() - t0,
-                         "active_obs": active})
+                         "success": err < cfg["success_tol"], "seconds": secs, "active_obs": active})
     return rows
 
 
 def summarize(rows):
-    out = []
-    keys = sorted({(r["ratio"], r["method"]) for r in rows}, key=lambda t: (t[0], METHODS.index(t[1])))
-    for ratio, method in keys:
-        rs = [r for r in rows if r["ratio"] == ratio and r["method"] == method]
-        out.append({"ratio": ratio, "m": rs[0]["m"], "method": method, "trials": len(rs),
-                    "success_rate": float(np.mean([r["success"] for r in rs])),
-                    "median_z_err": float(np.median([r["z_err"] for r in rs])),
-                    "mean_seconds": float(np.mean([r["seconds"] for r in rs])),
-                    "mean_active_obs": float(np.mean([r["active_obs"] for r in rs])),
-                    "errors": sum(str(r["status"]).startswith("error") for r in rs)})
-    return out
+    """Success rate, median error, seconds and active observed rows per keep ratio and method."""
+    return C.summarize(rows, ("ratio", "method"), lambda t: (t[0], METHODS.index(t[1])), m="first:m",
+                       success_rate="mean:success", median_z_err="median:z_err", mean_seconds="mean:seconds",
+                       mean_active_obs="mean:active_obs", errors="errors")
 
 
 def run(args):
@@ -137,46 +109,29 @@ def run(args):
     cfg = {"seed": args.seed, "k": args.k, "widths": list(args.widths),
            "ratios": sorted(args.ratios or (QUICK_RATIOS if args.quick else DEFAULT_RATIOS)),
            "methods": list(args.methods), "success_tol": args.success_tol, "gd_lr": args.gd_lr,
-           "gd_steps": args.gd_steps or (QUICK_GD_STEPS if args.quick else GD_STEPS),
+           "gd_steps": A.pick(args.gd_steps, args.quick, GD_STEPS, QUICK_GD_STEPS),
            "gd_restarts": args.gd_restarts, "gn_restarts": QUICK_GN_RESTARTS if args.quick else GN_RESTARTS,
            "trials": trials}
-    t0 = time.perf_counter()
-    results = C.parallel_map(_trial, [(cfg, i) for i in range(trials)], jobs=args.jobs, desc="inpainting",
-                             progress=not args.quiet, torch="gd" in cfg["methods"])
-    seconds = time.perf_counter() - t0
-    rows = [r for rs in results for r in rs]
-    stem = os.path.join(out, "inpainting")
-    files = [C.write_csv(stem + "_trials.csv", rows, TRIAL_COLUMNS),
-             C.write_csv(stem + "_summary.csv", summarize(rows), SUMMARY_COLUMNS),
-             C.write_json(stem + ".json", C.run_metadata("inpainting", args, seconds, config=cfg))]
-    return files + plot(out)
+    return C.execute(args, "inpainting", _trial, [(cfg, i) for i in range(trials)], cfg, summarize,
+                     (TRIAL_COLUMNS, SUMMARY_COLUMNS), plot)
 
 
 def plot(out_dir):
     """Draw ``inpainting.png`` from ``inpainting_summary.csv``."""
     from .. import plotting as P
 
-    rows = C.read_csv(os.path.join(out_dir, "inpainting_summary.csv"))
-    cfg = C.read_json(os.path.join(out_dir, "inpainting.json"))["config"]
-    plt = P.pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    rows, cfg = C.read_results(os.path.join(out_dir, "inpainting"))
+    fig, ax = P.pyplot().subplots(figsize=(6.5, 4.2))
     for method in METHODS:
         rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["ratio"])
         if rs:
-            rate = np.array([r["success_rate"] for r in rs])
-            ratio = np.array([r["ratio"] for r in rs])
-            ax.plot(ratio, rate, linestyle="-", markersize=5, **STYLE[method])
-            se = np.sqrt(rate * (1 - rate) / np.array([r["trials"] for r in rs]))
-            ax.fill_between(ratio, np.clip(rate - 2 * se, 0, 1), np.clip(rate + 2 * se, 0, 1),
-                            color=STYLE[method]["color"], alpha=0.12, linewidth=0)
+            P.success_curves(ax, [r["ratio"] for r in rs], [r["success_rate"] for r in rs], method,
+                             [r["trials"] for r in rs], STYLE[method])
     n = cfg["widths"][-1]
     ax.axvline(2 * cfg["widths"][-2] / n, color="grey", linestyle=":", linewidth=1,
                label=f"expected active observed rows = {cfg['widths'][-2]}")
-    ax.set_xlabel("fraction of observed pixels")
-    ax.set_ylabel(r"success rate ($\|\hat z - z^*\| / \|z^*\| <$ %g)" % cfg["success_tol"])
-    ax.set_ylim(-0.03, 1.03)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"{cfg['k']} x {' x '.join(map(str, cfg['widths']))} random ReLU nets, {cfg['trials']} trials; "
-                 f"GD: Adam lr {cfg['gd_lr']:g}, {cfg['gd_steps']} steps, {cfg['gd_restarts']} start(s)", fontsize=8)
+    P.rate_axes(ax, "fraction of observed pixels",
+                r"success rate ($\|\hat z - z^*\| / \|z^*\| <$ %g)" % cfg["success_tol"],
+                f"{cfg['k']} x {' x '.join(map(str, cfg['widths']))} random ReLU nets, {cfg['trials']} trials; "
+                f"GD: Adam lr {cfg['gd_lr']:g}, {cfg['gd_steps']} steps, {cfg['gd_restarts']} start(s)")
     return [P.save(fig, os.path.join(out_dir, "inpainting.png"))]

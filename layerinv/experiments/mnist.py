@@ -13,10 +13,10 @@ Files: ``mnist_trials.csv``, ``mnist_summary.csv``, ``mnist.json``, ``mnist.png`
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
+from . import _args as A
 from . import _common as C
 
 DESCRIPTION = "denoising on an MNIST generator at noise variance 0.3 (paper) and 0.01: linf, l1, gd, auto"
@@ -63,15 +63,12 @@ def load_net(spec):
 
 
 def add_arguments(parser):
-    C.add_common_arguments(parser, trials=100, out="results/mnist")
-    g = parser.add_argument_group("mnist options")
+    g = A.add_common_arguments(parser, trials=100, out="results/mnist")
     g.add_argument("--net", default="shipped",
                    help="shipped (default), reference (the paper's decoder, if present) or a .npz path")
-    g.add_argument("--variances", type=C.float_list, default=list(VARIANCES),
+    g.add_argument("--variances", type=A.float_list, default=list(VARIANCES),
                    help="noise variances (default 0.3,0.01)")
-    g.add_argument("--gd-steps", type=C.positive_int, default=1000, help="Adam steps (default 1000)")
-    g.add_argument("--gd-restarts", type=C.positive_int, default=1, help="GD random restarts (default 1)")
-    g.add_argument("--gd-lr", type=C.positive_float, default=0.01, help="Adam step size (default 0.01)")
+    A.add_gd_arguments(g, lr=0.01, steps=1000, quick_steps=100)
 
 
 def _trial(task):
@@ -87,53 +84,40 @@ def _trial(task):
     for method in cfg["methods"]:
         opts = ({"rng": C.trial_rng(cfg["seed"], v_index, trial, 1), "steps": cfg["gd_steps"],
                  "restarts": cfg["gd_restarts"], "lr": cfg["gd_lr"]} if method == "gd" else {})
-        t0 = time.perf_counter()
-        try:
-            res = invert(G, x, method=method, **opts)
-            zz, status = res.z, res.status
-        except Exception as exc:  # recorded and counted, never hidden
-            zz, status = np.full(G.k, np.nan), f"error: {type(exc).__name__}: {exc}"
-        sec = time.perf_counter() - t0
+        res, status, sec, _ = C.timed_call(invert, G, x, method=method, **opts)
+        zz = res.z if res is not None else np.full(G.k, np.nan)
         mse = float(np.mean((G(zz) - clean) ** 2)) if np.all(np.isfinite(zz)) else float("inf")
         rows.append({"net": cfg["net"], "variance": variance, "trial": trial, "method": method, "status": status,
                      "z_err": C.relative_error(zz, z), "pixel_mse": mse, "seconds": sec})
     return rows
 
 
+def summarize(rows, variances):
+    """Median and quartiles of the z error, median pixel MSE and seconds per variance and method."""
+    return C.summarize(rows, ("variance", "method"), lambda t: (variances.index(t[0]), METHODS.index(t[1])),
+                       count="runs", net="first:net", median_z_err="median:z_err", q25_z_err="q25:z_err",
+                       q75_z_err="q75:z_err", median_pixel_mse="median:pixel_mse", median_seconds="median:seconds")
+
+
 def run(args):
+    """Run the experiment; return the files written (CSV, JSON, then the figure)."""
     out = C.out_dir(args.out)
-    files = []
-    if not args.plot_only:
-        trials = 2 if args.quick else args.trials
-        cfg = {"net": args.net, "seed": args.seed, "methods": list(METHODS),
-               "gd_steps": 100 if args.quick else args.gd_steps, "gd_restarts": args.gd_restarts,
-               "gd_lr": args.gd_lr}
-        load_net(args.net)  # fail early on a bad --net
-        tasks = [(cfg, i, v, t) for i, v in enumerate(args.variances) for t in range(trials)]
-        t0 = time.perf_counter()
-        results = C.parallel_map(_trial, tasks, jobs=args.jobs, desc="mnist", progress=not args.quiet, torch=True)
-        rows = [r for rs in results for r in rs]
-        files.append(C.write_csv(os.path.join(out, "mnist_trials.csv"), rows, TRIAL_COLUMNS))
-        summary = []
-        for v in args.variances:
-            for m in METHODS:
-                sel = [r for r in rows if r["variance"] == v and r["method"] == m]
-                e = np.array([r["z_err"] for r in sel])
-                summary.append({"net": args.net, "variance": v, "method": m, "runs": len(sel),
-                                "median_z_err": float(np.median(e)), "q25_z_err": float(np.quantile(e, 0.25)),
-                                "q75_z_err": float(np.quantile(e, 0.75)),
-                                "median_pixel_mse": float(np.median([r["pixel_mse"] for r in sel])),
-                                "median_seconds": float(np.median([r["seconds"] for r in sel]))})
-        files.append(C.write_csv(os.path.join(out, "mnist_summary.csv"), summary, SUMMARY_COLUMNS))
-        files.append(C.write_json(os.path.join(out, "mnist.json"),
-                                  C.run_metadata("mnist", args, time.perf_counter() - t0, config=cfg)))
-    return files + plot(out)
+    if args.plot_only:
+        return plot(out)
+    trials = 2 if args.quick else args.trials
+    cfg = {"net": args.net, "seed": args.seed, "methods": list(METHODS),
+           "gd_steps": A.pick(args.gd_steps, args.quick, 1000, 100), "gd_restarts": args.gd_restarts,
+           "gd_lr": args.gd_lr}
+    load_net(args.net)  # fail early on a bad --net
+    tasks = [(cfg, i, v, t) for i, v in enumerate(args.variances) for t in range(trials)]
+    return C.execute(args, "mnist", _trial, tasks, cfg, lambda rows: summarize(rows, list(args.variances)),
+                     (TRIAL_COLUMNS, SUMMARY_COLUMNS), plot)
 
 
 def plot(out_dir):
-    from ..plotting import pyplot
+    from .. import plotting as P
 
-    plt = pyplot()
+    plt = P.pyplot()
     rows = C.read_csv(os.path.join(out_dir, "mnist_trials.csv"))
     variances = sorted({r["variance"] for r in rows}, reverse=True)
     fig, axes = plt.subplots(1, len(variances), figsize=(4.5 * len(variances), 3.6), squeeze=False)
@@ -146,7 +130,4 @@ def plot(out_dir):
         ax.set_title(f"noise variance {v:g} ({rows[0]['net']} net)")
         ax.set_ylabel("||z - z*|| / ||z*||")
     fig.tight_layout()
-    path = os.path.join(out_dir, "mnist.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return [P.save(fig, os.path.join(out_dir, "mnist.png"), dpi=110)]

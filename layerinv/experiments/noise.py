@@ -15,10 +15,10 @@ Files written to ``--out``: ``noise_trials.csv`` (one row per run), ``noise_summ
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
+from . import _args as A
 from . import _common as C
 from .random_k import GD_LR, GD_STEPS, QUICK_GD_STEPS, gd_options, run_method
 
@@ -37,23 +37,14 @@ SUMMARY_COLUMNS = ["noise", "method", "level", "runs", "median_z_err", "q25_z_er
 
 
 def add_arguments(parser):
-    from .random_k import _widths
-
-    C.add_common_arguments(parser, trials=200, out="results/noise")
-    g = parser.add_argument_group("noise options")
-    g.add_argument("--k", type=C.positive_int, default=20, help="latent size (default 20)")
-    g.add_argument("--widths", type=_widths, default=[100, 500], help="layer widths after k (default 100,500)")
-    g.add_argument("--levels", type=C.float_list, default=None,
+    g = A.add_common_arguments(parser, trials=200, out="results/noise")
+    g.add_argument("--k", type=A.positive_int, default=20, help="latent size (default 20)")
+    g.add_argument("--widths", type=A.widths, default=[100, 500], help="layer widths after k (default 100,500)")
+    g.add_argument("--levels", type=A.float_list, default=None,
                    help="relative noise levels ||e|| / ||G(z*)|| (default 1e-6,1e-5,...,1e-1)")
-    g.add_argument("--methods", type=C.choice_list(METHODS), default=list(METHODS),
+    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
                    help="subset of linf,l1,gd (default all; linf sees uniform noise, l1 Gaussian, gd both)")
-    g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"Adam step size (default {GD_LR})")
-    g.add_argument("--gd-steps", type=C.positive_int, default=None,
-                   help=f"Adam steps (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
-    g.add_argument("--gd-restarts", type=C.positive_int, default=1, help="random starts for GD (default 1)")
-    g.add_argument("--gd-stop-rtol", type=C.positive_float, default=None,
-                   help="stop GD early once its loss falls by less than this fraction over 50 steps (deepinv's "
-                        "CSGM rule uses 1e-4; default: always run all --gd-steps)")
+    A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS, stop_rtol=True)
 
 
 def level_key(level):
@@ -92,18 +83,10 @@ def _trial(task):
 
 
 def summarize(rows):
-    out = []
-    keys = sorted({(r["noise"], r["method"], r["level"]) for r in rows},
-                  key=lambda t: (t[0] != "uniform", METHODS.index(t[1]), t[2]))
-    for kind, m, level in keys:
-        rs = [r for r in rows if (r["noise"], r["method"], r["level"]) == (kind, m, level)]
-        e = np.array([r["z_err"] for r in rs])
-        out.append({"noise": kind, "method": m, "level": level, "runs": len(rs), "median_z_err": float(np.median(e)),
-                    "q25_z_err": float(np.quantile(e, 0.25)), "q75_z_err": float(np.quantile(e, 0.75)),
-                    "median_residual": float(np.median([r["residual"] for r in rs])),
-                    "mean_seconds": float(np.mean([r["seconds"] for r in rs])),
-                    "errors": sum(str(r["status"]).startswith("error") for r in rs)})
-    return out
+    return C.summarize(rows, ("noise", "method", "level"),
+                       lambda t: (t[0] != "uniform", METHODS.index(t[1]), t[2]), count="runs",
+                       median_z_err="median:z_err", q25_z_err="q25:z_err", q75_z_err="q75:z_err",
+                       median_residual="median:residual", mean_seconds="mean:seconds", errors="errors")
 
 
 def run(args):
@@ -113,30 +96,20 @@ def run(args):
         return plot(out)
     levels = args.levels or (QUICK_LEVELS if args.quick else DEFAULT_LEVELS)
     trials = min(args.trials, 2) if args.quick else args.trials
-    steps = args.gd_steps if args.gd_steps is not None else (QUICK_GD_STEPS if args.quick else GD_STEPS)
+    steps = A.pick(args.gd_steps, args.quick, GD_STEPS, QUICK_GD_STEPS)
     cfg = {"seed": args.seed, "k": args.k, "widths": list(args.widths), "levels": sorted(levels),
            "methods": list(args.methods), "gd_lr": args.gd_lr, "gd_steps": steps, "gd_restarts": args.gd_restarts,
            "gd_stop_rtol": args.gd_stop_rtol}
-    t0 = time.perf_counter()
-    results = C.parallel_map(_trial, [(cfg, i) for i in range(trials)], jobs=args.jobs, desc="noise",
-                             progress=not args.quiet, torch="gd" in cfg["methods"])
-    seconds = time.perf_counter() - t0
-    rows = [r for rs in results for r in rs]
-    stem = os.path.join(out, "noise")
-    files = [C.write_csv(stem + "_trials.csv", rows, TRIAL_COLUMNS),
-             C.write_csv(stem + "_summary.csv", summarize(rows), SUMMARY_COLUMNS),
-             C.write_json(stem + ".json", C.run_metadata("noise", args, seconds, trials_run=trials, config=cfg,
-                                                         noise_model="e = level * ||G(z*)|| * u / ||u||"))]
-    return files + plot(out)
+    return C.execute(args, "noise", _trial, [(cfg, i) for i in range(trials)], cfg, summarize,
+                     (TRIAL_COLUMNS, SUMMARY_COLUMNS), plot, trials_run=trials,
+                     noise_model="e = level * ||G(z*)|| * u / ||u||")
 
 
 def plot(out_dir):
     """Draw ``noise.png`` from ``noise_trials.csv``: one dot per run, lines through the medians."""
     from .. import plotting as P
 
-    rows = C.read_csv(os.path.join(out_dir, "noise_trials.csv"))
-    meta = C.read_json(os.path.join(out_dir, "noise.json"))
-    cfg = meta["config"]
+    rows, cfg = C.read_results(os.path.join(out_dir, "noise"), "trials")
     plt = P.pyplot()
     kinds = [k for k in ("uniform", "gaussian") if any(r["noise"] == k for r in rows)]
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4.2), sharey=True, squeeze=False)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 import numpy as np
 
+from . import _args as A
 from . import _common as C
 
 DESCRIPTION = "phase retrieval: success rate vs measurements m on random expansive nets, ours vs HLV gradient descent"
@@ -42,33 +42,18 @@ TRIAL_COLUMNS = ["m", "trial", "method", "status", "x_err", "z_err", "residual",
 SUMMARY_COLUMNS = ["m", "method", "trials", "success_rate", "median_x_err", "mean_seconds", "errors"]
 
 
-def _method_list(text):
-    import argparse
-
-    out = [m.strip() for m in str(text).split(",")]
-    if not out or len(set(out)) != len(out) or any(m not in METHODS for m in out):
-        raise argparse.ArgumentTypeError(f"expected distinct methods from {', '.join(METHODS)}; got {text!r}")
-    return out
-
-
 def add_arguments(parser):
-    from .random_k import _widths
-
-    C.add_common_arguments(parser, trials=50, out="results/phase-retrieval")
-    g = parser.add_argument_group("phase retrieval options")
-    g.add_argument("--k", type=C.positive_int, default=20, help="latent size (default 20)")
-    g.add_argument("--widths", type=_widths, default=[250, 600], help="layer widths after k (default 250,600)")
-    g.add_argument("--ms", type=C.int_list, default=None,
+    g = A.add_common_arguments(parser, trials=50, out="results/phase-retrieval")
+    g.add_argument("--k", type=A.positive_int, default=20, help="latent size (default 20)")
+    g.add_argument("--widths", type=A.widths, default=[250, 600], help="layer widths after k (default 250,600)")
+    g.add_argument("--ms", type=A.int_list, default=None,
                    help="numbers of measurements (default " + ",".join(map(str, DEFAULT_MS)) + ")")
-    g.add_argument("--methods", type=_method_list, default=list(METHODS),
+    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
                    help="comma-separated subset of " + ",".join(METHODS) + " (default all)")
-    g.add_argument("--success-tol", type=C.positive_float, default=1e-3,
+    g.add_argument("--success-tol", type=A.positive_float, default=1e-3,
                    help="success: min(||G(z) -+ x*||) / ||x*|| below this (default 1e-3)")
-    g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"Adam step size (default {GD_LR})")
-    g.add_argument("--gd-steps", type=C.positive_int, default=None,
-                   help=f"Adam steps (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
-    g.add_argument("--gd-restarts", type=C.positive_int, default=None,
-                   help=f"GD random starts (default {GD_RESTARTS}; {QUICK_GD_RESTARTS} with --quick)")
+    A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS, restarts=GD_RESTARTS,
+                       quick_restarts=QUICK_GD_RESTARTS)
 
 
 def _trial(task):
@@ -90,13 +75,8 @@ def _trial(task):
             opts = {"gn": dict(restarts=cfg["gn_restarts"]),
                     "gd": dict(rng=C.trial_rng(cfg["seed"], trial, m, 1), lr=cfg["gd_lr"], steps=cfg["gd_steps"],
                                restarts=cfg["gd_restarts"])}[method]
-            t0 = time.perf_counter()
-            try:
-                res = recover(G, op, y, method, **opts)
-                z, status, resid = res.z, res.status, res.residual
-            except Exception as exc:  # recorded in the CSV and counted, never hidden
-                z, resid = np.full(G.k, np.nan), math.inf
-                status = f"error: {type(exc).__name__}: {exc}".replace("\n", " ")
+            res, status, secs, _ = C.timed_call(recover, G, op, y, method, **opts)
+            z, resid = (res.z, res.residual) if res is not None else (np.full(G.k, np.nan), math.inf)
             if np.all(np.isfinite(z)):
                 xh = G(z)
                 x_err = min(float(np.linalg.norm(xh - x)), float(np.linalg.norm(xh + x))) / nx
@@ -104,21 +84,14 @@ def _trial(task):
                 x_err = math.inf
             rows.append({"m": m, "trial": trial, "method": method, "status": status, "x_err": x_err,
                          "z_err": C.relative_error(z, z_star), "residual": resid if np.isfinite(resid) else math.inf,
-                         "success": x_err < cfg["success_tol"], "seconds": time.perf_counter() - t0})
+                         "success": x_err < cfg["success_tol"], "seconds": secs})
     return rows
 
 
 def summarize(rows):
-    out = []
-    keys = sorted({(r["m"], r["method"]) for r in rows}, key=lambda t: (t[0], METHODS.index(t[1])))
-    for m, method in keys:
-        rs = [r for r in rows if r["m"] == m and r["method"] == method]
-        out.append({"m": m, "method": method, "trials": len(rs),
-                    "success_rate": float(np.mean([r["success"] for r in rs])),
-                    "median_x_err": float(np.median([r["x_err"] for r in rs])),
-                    "mean_seconds": float(np.mean([r["seconds"] for r in rs])),
-                    "errors": sum(str(r["status"]).startswith("error") for r in rs)})
-    return out
+    """Success rate, median signal error and seconds per m and method."""
+    return C.summarize(rows, ("m", "method"), lambda t: (t[0], METHODS.index(t[1])), success_rate="mean:success",
+                       median_x_err="median:x_err", mean_seconds="mean:seconds", errors="errors")
 
 
 def run(args):
@@ -130,43 +103,25 @@ def run(args):
     ms = sorted(args.ms or (QUICK_MS if args.quick else DEFAULT_MS))
     cfg = {"seed": args.seed, "k": args.k, "widths": list(args.widths), "ms": ms, "methods": list(args.methods),
            "success_tol": args.success_tol, "gd_lr": args.gd_lr,
-           "gd_steps": args.gd_steps or (QUICK_GD_STEPS if args.quick else GD_STEPS),
-           "gd_restarts": args.gd_restarts or (QUICK_GD_RESTARTS if args.quick else GD_RESTARTS),
+           "gd_steps": A.pick(args.gd_steps, args.quick, GD_STEPS, QUICK_GD_STEPS),
+           "gd_restarts": A.pick(args.gd_restarts, args.quick, GD_RESTARTS, QUICK_GD_RESTARTS),
            "gn_restarts": QUICK_GN_RESTARTS if args.quick else GN_RESTARTS, "trials": trials}
-    t0 = time.perf_counter()
-    results = C.parallel_map(_trial, [(cfg, i) for i in range(trials)], jobs=args.jobs, desc="phase retrieval",
-                             progress=not args.quiet, torch="gd" in cfg["methods"])
-    seconds = time.perf_counter() - t0
-    rows = [r for rs in results for r in rs]
-    stem = os.path.join(out, "phase_retrieval")
-    files = [C.write_csv(stem + "_trials.csv", rows, TRIAL_COLUMNS),
-             C.write_csv(stem + "_summary.csv", summarize(rows), SUMMARY_COLUMNS),
-             C.write_json(stem + ".json", C.run_metadata("phase-retrieval", args, seconds, config=cfg))]
-    return files + plot(out)
+    return C.execute(args, "phase-retrieval", _trial, [(cfg, i) for i in range(trials)], cfg, summarize,
+                     (TRIAL_COLUMNS, SUMMARY_COLUMNS), plot)
 
 
 def plot(out_dir):
     """Draw ``phase_retrieval.png`` from ``phase_retrieval_summary.csv``."""
     from .. import plotting as P
 
-    rows = C.read_csv(os.path.join(out_dir, "phase_retrieval_summary.csv"))
-    cfg = C.read_json(os.path.join(out_dir, "phase_retrieval.json"))["config"]
-    plt = P.pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    rows, cfg = C.read_results(os.path.join(out_dir, "phase_retrieval"))
+    fig, ax = P.pyplot().subplots(figsize=(6.5, 4.2))
     for method in METHODS:
         rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["m"])
         if rs:
-            rate = np.array([r["success_rate"] for r in rs])
-            ms = np.array([r["m"] for r in rs], float)
-            ax.plot(ms, rate, linestyle="-", markersize=5, **STYLE[method])
-            se = np.sqrt(rate * (1 - rate) / np.array([r["trials"] for r in rs]))
-            ax.fill_between(ms, np.clip(rate - 2 * se, 0, 1), np.clip(rate + 2 * se, 0, 1),
-                            color=STYLE[method]["color"], alpha=0.12, linewidth=0)
-    ax.set_xlabel("number of measurements m")
-    ax.set_ylabel(f"success rate (relative error < {cfg['success_tol']:g}, up to sign)")
-    ax.set_ylim(-0.03, 1.03)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.set_title(f"y = |B x*|, {cfg['k']} x {' x '.join(map(str, cfg['widths']))} random ReLU nets, {cfg['trials']} "
-                 f"trials; GD: Adam lr {cfg['gd_lr']:g}, {cfg['gd_restarts']} x {cfg['gd_steps']} steps", fontsize=8)
+            P.success_curves(ax, [r["m"] for r in rs], [r["success_rate"] for r in rs], method,
+                             [r["trials"] for r in rs], STYLE[method])
+    P.rate_axes(ax, "number of measurements m", f"success rate (relative error < {cfg['success_tol']:g}, up to sign)",
+                f"y = |B x*|, {cfg['k']} x {' x '.join(map(str, cfg['widths']))} random ReLU nets, {cfg['trials']} "
+                f"trials; GD: Adam lr {cfg['gd_lr']:g}, {cfg['gd_restarts']} x {cfg['gd_steps']} steps")
     return [P.save(fig, os.path.join(out_dir, "phase_retrieval.png"))]

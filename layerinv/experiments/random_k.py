@@ -26,10 +26,10 @@ import argparse
 import glob
 import math
 import os
-import time
 
 import numpy as np
 
+from . import _args as A
 from . import _common as C
 
 DESCRIPTION = "success rate vs latent size k on random k x 250 x 600 nets, all methods (paper Fig. 2)"
@@ -53,54 +53,38 @@ SUMMARY_COLUMNS = ["activation", "k", "method", "trials", "success_rate", "fit_r
                    "identifiable_rate", "median_z_err", "mean_seconds", "median_seconds", "errors"]
 
 
-def _widths(text):
-    try:
-        out = [C.positive_int(p) for p in str(text).split(",")]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected layer widths like 250,600; got {text!r}") from None
-    return out
-
-
 def _slope(text):
-    v = C.positive_float(text)
+    v = A.positive_float(text)
     if not v < 1:
         raise argparse.ArgumentTypeError(f"the leaky_relu slope must be in (0, 1); got {text!r}")
     return v
 
 
 def add_arguments(parser):
-    C.add_common_arguments(parser, trials=200, out="results/random-k")
-    g = parser.add_argument_group("random-k options")
+    g = A.add_common_arguments(parser, trials=200, out="results/random-k")
     g.add_argument("--activation", choices=("relu", "leaky_relu"), default="relu",
                    help="activation of every layer (default relu; leaky_relu is the paper's second panel)")
     g.add_argument("--slope", type=_slope, default=0.1, help="leaky_relu slope (default 0.1)")
-    g.add_argument("--ks", type=C.int_list, default=None,
+    g.add_argument("--ks", type=A.int_list, default=None,
                    help="latent sizes, e.g. 10,20,30 (default 10,20,...,130 for relu; 10,30,...,250 for "
                         "leaky_relu)")
-    g.add_argument("--widths", type=_widths, default=[250, 600], help="layer widths after k (default 250,600)")
-    g.add_argument("--methods", type=C.choice_list(METHODS), default=list(METHODS),
+    g.add_argument("--widths", type=A.widths, default=[250, 600], help="layer widths after k (default 250,600)")
+    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
                    help="comma-separated subset of exact,linf,l1,gd (default all)")
-    g.add_argument("--noise", type=C.nonnegative_float, default=1e-9,
+    g.add_argument("--noise", type=A.nonnegative_float, default=1e-9,
                    help="x = G(z*) + e, e_j ~ U[-noise, noise] (absolute; default 1e-9 as in the paper)")
-    g.add_argument("--success-tol", type=C.positive_float, default=1e-3,
+    g.add_argument("--success-tol", type=A.positive_float, default=1e-3,
                    help="success: ||z - z*|| / ||z*|| below this (default 1e-3)")
-    g.add_argument("--residual-tol", type=C.positive_float, default=1e-6,
+    g.add_argument("--residual-tol", type=A.positive_float, default=1e-6,
                    help="fit: ||G(z) - x|| / ||x|| below this (default 1e-6)")
-    g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"Adam step size (default {GD_LR}, tuned)")
-    g.add_argument("--gd-steps", type=C.positive_int, default=None,
-                   help=f"Adam steps (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
-    g.add_argument("--gd-restarts", type=C.positive_int, default=1, help="random starts for GD (default 1)")
-    g.add_argument("--gd-trials", type=C.positive_int, default=None,
-                   help="run GD on the first N trials of each k only (it costs ~1 s per run; default: all)")
-    g.add_argument("--gd-stop-rtol", type=C.positive_float, default=None,
-                   help="stop GD early once its loss falls by less than this fraction over 50 steps (deepinv's "
-                        "CSGM rule uses 1e-4; default: always run all --gd-steps)")
+    A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS, stop_rtol=True, trials=True,
+                       lr_note=", tuned")
     g.add_argument("--tune-gd", action="store_true",
                    help="instead of the experiment, try each --tune-lrs on --tune-trials instances at each --ks "
                         "(default 40,60,80,100 for relu, 130,150,170 for leaky_relu), disjoint from the "
                         "evaluation instances, and write gd_tuning_<act>.csv")
-    g.add_argument("--tune-trials", type=C.positive_int, default=20, help="instances per k for --tune-gd (20)")
-    g.add_argument("--tune-lrs", type=C.float_list, default=TUNE_LRS,
+    g.add_argument("--tune-trials", type=A.positive_int, default=20, help="instances per k for --tune-gd (20)")
+    g.add_argument("--tune-lrs", type=A.float_list, default=TUNE_LRS,
                    help="step sizes tried by --tune-gd (default " + ",".join(map(str, TUNE_LRS)) + ")")
 
 
@@ -137,21 +121,13 @@ def instance(seed, key, k, widths, activation, slope, noise):
 
 
 def run_method(G, x, method, gd, gd_rng):
-    """Invert x with one method; return ``(z, status, wall_seconds, cpu_seconds)``.
-
-    An exception becomes status ``'error: <type>: <message>'`` (recorded and counted as a failure).
-    """
+    """Invert x with one method; return ``(z, status, wall_seconds, cpu_seconds)`` (NaN z and status
+    ``'error: ...'`` when it raised, see :func:`._common.timed_call`)."""
     from .. import invert
 
     opts = dict(gd, rng=gd_rng) if method == "gd" else {}
-    c0 = time.process_time()
-    t0 = time.perf_counter()
-    try:
-        res = invert(G, x, method=method, **opts)
-        z, status = res.z, res.status
-    except Exception as exc:  # recorded in the CSV and counted as a failure, never hidden
-        z, status = np.full(G.k, np.nan), f"error: {type(exc).__name__}: {exc}".replace("\n", " ")
-    return z, status, time.perf_counter() - t0, time.process_time() - c0
+    res, status, wall, cpu = C.timed_call(invert, G, x, method=method, **opts)
+    return (res.z if res is not None else np.full(G.k, np.nan)), status, wall, cpu
 
 
 def gd_options(cfg):
@@ -184,7 +160,7 @@ def _trial(task):
 
 
 def _config(args):
-    steps = args.gd_steps if args.gd_steps is not None else (QUICK_GD_STEPS if args.quick else GD_STEPS)
+    steps = A.pick(args.gd_steps, args.quick, GD_STEPS, QUICK_GD_STEPS)
     return {"seed": args.seed, "widths": list(args.widths), "activation": args.activation, "slope": args.slope,
             "noise": args.noise, "methods": list(args.methods), "success_tol": args.success_tol,
             "residual_tol": args.residual_tol, "gd_lr": args.gd_lr, "gd_steps": steps,
@@ -193,20 +169,12 @@ def _config(args):
 
 def summarize(rows, n1):
     """One row per (k, method) from the per-trial rows."""
-    out = []
-    keys = sorted({(r["k"], r["method"]) for r in rows}, key=lambda t: (t[0], METHODS.index(t[1])))
-    for k, m in keys:
-        rs = [r for r in rows if r["k"] == k and r["method"] == m]
-        secs = np.array([r["seconds"] for r in rs])
-        act = rs[0]["activation"]
-        out.append({"activation": act, "k": k, "method": m, "trials": len(rs),
-                    "success_rate": float(np.mean([r["success"] for r in rs])),
-                    "fit_rate": float(np.mean([r["fit"] for r in rs])),
-                    "ceiling": ceiling(k, n1, act),
-                    "identifiable_rate": float(np.mean([r["identifiable"] for r in rs])),
-                    "median_z_err": float(np.median([r["z_err"] for r in rs])),
-                    "mean_seconds": float(secs.mean()), "median_seconds": float(np.median(secs)),
-                    "errors": sum(str(r["status"]).startswith("error") for r in rs)})
+    out = C.summarize(rows, ("k", "method"), lambda t: (t[0], METHODS.index(t[1])), activation="first:activation",
+                      success_rate="mean:success", fit_rate="mean:fit", identifiable_rate="mean:identifiable",
+                      median_z_err="median:z_err", mean_seconds="mean:seconds", median_seconds="median:seconds",
+                      errors="errors")
+    for r in out:
+        r["ceiling"] = ceiling(r["k"], n1, r["activation"])
     return out
 
 
@@ -244,20 +212,9 @@ def run(args):
     trials = min(args.trials, 3) if args.quick else args.trials
     cfg = _config(args)
     tasks = [(cfg, k, i, (k, i)) for k in ks for i in range(trials)]
-    t0 = time.perf_counter()
-    results = C.parallel_map(_trial, tasks, jobs=args.jobs, desc=f"random-k ({args.activation})",
-                             progress=not args.quiet, torch="gd" in cfg["methods"])
-    seconds = time.perf_counter() - t0
-    rows = [r for rs in results for r in rs]
-    stem = os.path.join(out, f"random_k_{args.activation}")
-    summary = summarize(rows, args.widths[0])
-    with open(stem + "_table.md", "w") as fh:
-        fh.write(table_markdown(summary))
-    files = [C.write_csv(stem + "_trials.csv", rows, TRIAL_COLUMNS),
-             C.write_csv(stem + "_summary.csv", summary, SUMMARY_COLUMNS), stem + "_table.md",
-             C.write_json(stem + ".json", C.run_metadata("random-k", args, seconds, ks=ks, trials_run=trials,
-                                                         config=cfg))]
-    return files + plot(out, args.activation)
+    return C.execute(args, "random-k", _trial, tasks, cfg, lambda rows: summarize(rows, args.widths[0]),
+                     (TRIAL_COLUMNS, SUMMARY_COLUMNS), lambda out: plot(out, args.activation),
+                     stem=f"random_k_{args.activation}", table=table_markdown, ks=ks, trials_run=trials)
 
 
 def tune_gd(args):
@@ -267,19 +224,11 @@ def tune_gd(args):
     cfg = dict(_config(args), methods=["gd"])
     tasks = [(dict(cfg, gd_lr=lr), k, i, (_TUNE_KEY + k, i)) for lr in args.tune_lrs for k in ks
              for i in range(trials)]
-    results = C.parallel_map(_tune_trial, tasks, jobs=args.jobs, desc="tune gd lr", progress=not args.quiet,
-                             torch=True)
-    rows = [r for rs in results for r in rs]
+    rows, _ = C.run_trials(args, _tune_trial, tasks, desc="tune gd lr", methods=("gd",))
     path = os.path.join(C.out_dir(args.out), f"gd_tuning_{args.activation}.csv")
-    summary = []
-    for lr in args.tune_lrs:
-        for k in ks:
-            rs = [r for r in rows if r["lr"] == lr and r["k"] == k]
-            summary.append({"lr": lr, "k": k, "trials": len(rs),
-                            "success_rate": float(np.mean([r["success"] for r in rs])),
-                            "fit_rate": float(np.mean([r["fit"] for r in rs])),
-                            "median_z_err": float(np.median([r["z_err"] for r in rs])),
-                            "mean_seconds": float(np.mean([r["seconds"] for r in rs]))})
+    summary = C.summarize(rows, ("lr", "k"), lambda t: (args.tune_lrs.index(t[0]), ks.index(t[1])),
+                          success_rate="mean:success", fit_rate="mean:fit", median_z_err="median:z_err",
+                          mean_seconds="mean:seconds")
     C.write_csv(path, summary, ["lr", "k", "trials", "success_rate", "fit_rate", "median_z_err", "mean_seconds"])
     return [path]
 
@@ -305,19 +254,18 @@ def plot(out_dir, activation=None):
     files = []
     for act in acts:
         stem = os.path.join(out_dir, f"random_k_{act}")
-        rows = C.read_csv(stem + "_summary.csv")
-        meta = C.read_json(stem + ".json")
+        rows, cfg = C.read_results(stem)
         plt = P.pyplot()
         fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
         methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
         ks = sorted({r["k"] for r in rows})
-        n1 = meta["config"]["widths"][0]
+        n1 = cfg["widths"][0]
         kk = np.arange(min(ks), max(ks) + 1)
         ceil = [ceiling(k, n1, act) for k in kk]
         for ax, col, title in ((axes[0], "success_rate", r"recovery: $\|\hat z - z^*\| / \|z^*\| <$ %g"
-                                % meta["config"]["success_tol"]),
+                                % cfg["success_tol"]),
                                (axes[1], "fit_rate", r"fit: $\|G(\hat z) - x\| / \|x\| <$ %g"
-                                % meta["config"]["residual_tol"])):
+                                % cfg["residual_tol"])):
             if col == "success_rate":
                 lab = (r"ceiling $P[\mathrm{Bin}(%d, 1/2) \geq k]$" % n1) if act == "relu" else "ceiling (injective)"
                 ax.plot(kk, ceil, "k--", linewidth=1.2, label=lab)
@@ -330,8 +278,7 @@ def plot(out_dir, activation=None):
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("fraction of trials")
         axes[0].legend(fontsize=8, loc="lower left")
-        name = "ReLU" if act == "relu" else f"LeakyReLU({meta['config']['slope']:g})"
-        cfg = meta["config"]
+        name = "ReLU" if act == "relu" else f"LeakyReLU({cfg['slope']:g})"
         trials = max(r["trials"] for r in rows)
         gd_runs = [r["trials"] for r in rows if r["method"] == "gd"]
         gd_note = f" (GD on {max(gd_runs)})" if gd_runs and max(gd_runs) != trials else ""

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from . import _args as A
 from . import _common as C
 from .random_k import GD_LR, GD_STEPS, QUICK_GD_STEPS, gd_options, instance, run_method
 
@@ -39,27 +40,16 @@ SUMMARY_COLUMNS = ["setting", "method", "runs", "mean_seconds", "median_seconds"
 
 
 def add_arguments(parser):
-    from .random_k import _widths
-
-    C.add_common_arguments(parser, trials=200, out="results/timing")
-    g = parser.add_argument_group("timing options")
-    g.add_argument("--ks", type=C.int_list, default=None, help="latent sizes (default 10,30,50,70,90,110)")
-    g.add_argument("--widths", type=_widths, default=[250, 600], help="layer widths after k (default 250,600)")
-    g.add_argument("--methods", type=C.choice_list(METHODS), default=list(METHODS),
+    g = A.add_common_arguments(parser, trials=200, out="results/timing")
+    g.add_argument("--ks", type=A.int_list, default=None, help="latent sizes (default 10,30,50,70,90,110)")
+    g.add_argument("--widths", type=A.widths, default=[250, 600], help="layer widths after k (default 250,600)")
+    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
                    help="subset of exact,linf,l1,gd (default all)")
-    g.add_argument("--noise", type=C.nonnegative_float, default=1e-9,
+    g.add_argument("--noise", type=A.nonnegative_float, default=1e-9,
                    help="x = G(z*) + U[-noise, noise] (absolute; default 1e-9)")
-    g.add_argument("--success-tol", type=C.positive_float, default=1e-3,
+    g.add_argument("--success-tol", type=A.positive_float, default=1e-3,
                    help="success: ||z - z*|| / ||z*|| below this (default 1e-3; reported beside the times)")
-    g.add_argument("--gd-lr", type=C.positive_float, default=GD_LR, help=f"Adam step size (default {GD_LR})")
-    g.add_argument("--gd-steps", type=C.positive_int, default=None,
-                   help=f"Adam steps (default {GD_STEPS}; {QUICK_GD_STEPS} with --quick)")
-    g.add_argument("--gd-restarts", type=C.positive_int, default=1, help="random starts for GD (default 1)")
-    g.add_argument("--gd-trials", type=C.positive_int, default=None,
-                   help="time GD on the first N trials of each setting only (default: all)")
-    g.add_argument("--gd-stop-rtol", type=C.positive_float, default=None,
-                   help="stop GD early once its loss falls by less than this fraction over 50 steps (deepinv's "
-                        "CSGM rule uses 1e-4; default: always run all --gd-steps)")
+    A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS, stop_rtol=True, trials=True)
     g.add_argument("--no-mnist", action="store_true", help="skip the MNIST generator row")
 
 
@@ -149,7 +139,7 @@ def run(args):
                          f"got --jobs {args.jobs}.")
     ks = args.ks or (QUICK_KS if args.quick else DEFAULT_KS)
     trials = min(args.trials, 2) if args.quick else args.trials
-    steps = args.gd_steps if args.gd_steps is not None else (QUICK_GD_STEPS if args.quick else GD_STEPS)
+    steps = A.pick(args.gd_steps, args.quick, GD_STEPS, QUICK_GD_STEPS)
     cfg = {"seed": args.seed, "widths": list(args.widths), "methods": list(args.methods), "noise": args.noise,
            "gd_lr": args.gd_lr, "gd_steps": steps, "gd_restarts": args.gd_restarts,
            "gd_stop_rtol": args.gd_stop_rtol, "gd_trials": args.gd_trials}
@@ -178,13 +168,9 @@ def run(args):
                 rows += _timed_trial(cfg, setting, G, z, x, (setting, i))
     seconds = time.perf_counter() - t0
     summary = summarize(rows, args.success_tol)
-    stem = os.path.join(out, "timing")
-    with open(stem + "_table.md", "w") as fh:
-        fh.write(table_markdown(summary, note))
-    files = [C.write_csv(stem + "_trials.csv", rows, TRIAL_COLUMNS),
-             C.write_csv(stem + "_summary.csv", summary, SUMMARY_COLUMNS), stem + "_table.md",
-             C.write_json(stem + ".json", C.run_metadata("timing", args, seconds, ks=ks, trials_run=trials,
-                                                         config=cfg, mnist=note or "included"))]
+    files = C.write_results(args, "timing", os.path.join(out, "timing"), rows, TRIAL_COLUMNS, summary,
+                            SUMMARY_COLUMNS, seconds, table=table_markdown(summary, note), ks=ks, trials_run=trials,
+                            config=cfg, mnist=note or "included")
     return files + plot(out)
 
 
@@ -192,8 +178,7 @@ def plot(out_dir):
     """Draw ``timing.png`` (mean seconds per inversion against k, log scale) from ``timing_summary.csv``."""
     from .. import plotting as P
 
-    rows = C.read_csv(os.path.join(out_dir, "timing_summary.csv"))
-    meta = C.read_json(os.path.join(out_dir, "timing.json"))
+    rows, cfg = C.read_results(os.path.join(out_dir, "timing"))
     plt = P.pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for m in METHODS:
@@ -207,7 +192,6 @@ def plot(out_dir):
     ax.set_ylabel("CPU seconds per inversion (solid: mean, dotted: median)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    cfg = meta["config"]
     runs = {m: max(r["runs"] for r in rows if r["method"] == m) for m in METHODS if any(r["method"] == m for r in rows)}
     counts = ", ".join(f"{m} {n}" for m, n in runs.items())
     ax.set_title(f"k x {' x '.join(map(str, cfg['widths']))} random ReLU nets, 1 thread; runs per k: {counts}; "

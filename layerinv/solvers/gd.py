@@ -10,10 +10,11 @@ import time
 
 import numpy as np
 
-from ._threads import one_torch_thread
-from .result import LayerRecord, Result
+from .._threads import one_torch_thread
+from ..result import Result
+from ._common import is_phase, op_residual, relative_residual, summary_record
 
-__all__ = ["gd_fit"]
+__all__ = ["gd_fit", "invert_gd", "recover_gd", "torch_layers", "torch_forward"]
 
 
 def _torch():
@@ -36,17 +37,7 @@ def torch_layers(G, torch, dtype):
 def torch_forward(layers, z, torch):
     h = z
     for W, b, act in layers:
-        u = h @ W.T + b
-        if act.name == "relu":
-            h = torch.relu(u)
-        elif act.name == "leaky_relu":
-            h = torch.nn.functional.leaky_relu(u, act.slope)
-        elif act.name == "sigmoid":
-            h = torch.sigmoid(u)
-        elif act.name == "tanh":
-            h = torch.tanh(u)
-        else:
-            h = u
+        h = act.torch(h @ W.T + b)
     return h
 
 
@@ -115,9 +106,24 @@ def gd_fit(G, y, rng, *, forward=None, steps=1000, lr=0.01, restarts=1, lam=0.0,
     best = int(np.argmin(final))
     zb = z.detach().numpy()[best].copy()
     seconds = time.perf_counter() - t0
-    rec = LayerRecord(0, G.k, G.n, 0, "gd", float(final[best]), 0.0, status, False, seconds,
-                      f"Adam, {done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}")
+    rec = summary_record(G, final[best], status, seconds, f"Adam, {done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}",
+                         "gd")
     msg = (f"Adam ({done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}): best final objective "
            f"{final[best]:.3g}.")
     return Result(zb, status, msg, np.nan, seconds, [rec], "gd", None,
                   {"loss": float(final[best]), "steps": done, "restarts": len(z0), "lr": lr, "lam": lam})
+
+
+def invert_gd(G, x, *, rng, init, **options):
+    """``invert(method="gd")`` for one clean observation."""
+    res = gd_fit(G, x, rng, init=init, **options)
+    res.residual = relative_residual(G, res.z, x)
+    return res
+
+
+def recover_gd(G, op, y, *, rng, **options):
+    """``recover(method="gd")`` for one clean measurement (phase retrieval: with the negation check)."""
+    torch = _torch()
+    res = gd_fit(G, y, rng, forward=op._torch_forward(torch, torch.float64), negation_check=is_phase(op), **options)
+    res.residual = op_residual(G, op, res.z, y)
+    return res

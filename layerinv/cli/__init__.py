@@ -1,8 +1,10 @@
 """Command-line interface: ``layerinv <command> ...``.
 
-Each command lives in its own module, which exposes ``register_cli(subparsers)``: it adds its
-parser with ``set_defaults(func=handler)``, where ``handler(args) -> int`` (exit status). Heavy
-imports (torch, matplotlib) happen inside handlers, so ``layerinv --help`` stays fast.
+Every sub-command's argument parsing and printing lives in this package, one module per command;
+each exposes ``register(subparsers)``, which adds its parser with ``set_defaults(func=handler)``,
+where ``handler(args) -> int`` (exit status). Method options of ``invert`` and ``compress`` are
+flags generated from the solver registry (:mod:`._options`). Heavy imports (torch, matplotlib)
+happen inside handlers, so ``layerinv --help`` stays fast.
 """
 from __future__ import annotations
 
@@ -10,13 +12,10 @@ import argparse
 import importlib
 import sys
 
+__all__ = ["main", "build_parser"]
+
 #: Modules that contribute sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = [
-    "layerinv.commands",
-    "layerinv.train",
-    "layerinv.compress",
-    "layerinv.experiments",
-]
+COMMAND_MODULES = ["invert", "demo", "train", "compress", "experiment"]
 
 
 def build_parser():
@@ -26,7 +25,7 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register_cli(sub)
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 

@@ -5,21 +5,22 @@ import time
 
 import numpy as np
 
-from .certificate import Certificate, output_range_violations
-from .kernels import solve_exact, solve_l1, solve_linf
-from .result import LayerRecord, Result
-from .network import Layer
-from .system import build_system
+from ..certificate import LayerCertificate
+from ..lp.kernels import solve_exact, solve_l1, solve_linf
+from ..lp.system import build_system
+from ..network import Layer
+from ..result import LayerRecord, Result
+from ._common import deadline, left, op_residual, relative_residual
 
-__all__ = ["layerwise"]
+__all__ = ["layerwise", "layerwise_op"]
 
 
 def _record(i, L, system, out, thr):
     obj = (out.lower, out.objective) if out.status == "bracket" else out.objective
-    relu = L.activation.name == "relu"
-    return LayerRecord(i, L.n_in, L.n_out, int(system.E.size if relu else L.n_out),
+    thresholded = L.activation.has_inactive_region  # rows split into equations and inequalities
+    return LayerRecord(i, L.n_in, L.n_out, int(system.E.size if thresholded else L.n_out),
                        out.path, obj, float(out.violation), out.status, bool(out.unique), out.seconds, out.message,
-                       float(thr) if relu else float("nan"))
+                       float(thr) if thresholded else float("nan"))
 
 
 def _threshold(a, factor, floor):
@@ -45,11 +46,14 @@ def _keep_determined(a, thr, n_in, base, floor):
 def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, rows=None):
     """Invert ``G`` at a single observation ``x`` layer by layer.
 
-    ``mode`` is ``"exact"``, ``"linf"`` or ``"l1"``; see :func:`layerinv.invert` for the options.
+    ``mode`` is ``"exact"``, ``"linf"`` or ``"l1"``; see :func:`layerinv.invert` for the options
+    (``time_limit``: seconds for the whole call, each layer's LP gets what is left).
     ``rows`` (int array, optional): only these output rows were observed (inpainting, row
-    selection); then ``x`` has shape (len(rows),) and holds ``G(z)[rows]``.
+    selection); then ``x`` has shape (len(rows),) and holds ``G(z)[rows]``. No validation: the
+    internal entry point for one clean observation.
     """
     t0 = time.perf_counter()
+    end = deadline(time_limit)
     a = x
     records, tols, eq_rows = [], [0.0] * G.depth, {}
     all_unique = True
@@ -59,15 +63,18 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
     top = G.layers[-1] if rows is None else Layer(G.layers[-1].weight[rows], G.layers[-1].bias[rows],
                                                    G.layers[-1].activation)
     for i in range(G.depth - 1, -1, -1):
+        if end is not None and i < G.depth - 1 and time.perf_counter() >= end:
+            fail_status, fail_msg = "time_limit", f"time_limit ({time_limit:g} s) spent before layer {i}."
+            break
         L = G.layers[i] if i < G.depth - 1 else top
         nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
         scale = max(float(np.max(np.abs(a))), 1e-300)
         if mode == "exact":
             delta = tol * scale
             tols[i] = delta
-            bad = output_range_violations(L.activation, a, delta)
+            bad = L.activation.outside_range(a, delta)
             if bad.size:
-                certificate = Certificate(i, "range", tols, G, x, rows=bad, E=dict(eq_rows), observed=rows)
+                certificate = LayerCertificate(i, "range", tols, G, x, rows=bad, E=dict(eq_rows), observed=rows)
                 fail_status = "infeasible" if all_unique else "inconclusive"
                 fail_msg = (f"x is not in the range of G: {bad.size} entries of layer {i}'s target lie outside the "
                             f"range of its {L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
@@ -82,11 +89,11 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
                 a, max(_threshold(a, 2.0, base), 10.0 * floor), L.n_in, base, floor)
         system = build_system(L, a, thr, nonneg)
         if mode == "exact":
-            out = solve_exact(system, delta, time_limit=time_limit)
+            out = solve_exact(system, delta, time_limit=left(end))
         else:
             kernel = solve_linf if mode == "linf" else solve_l1
             layer_eps = eps if i == G.depth - 1 else None  # the noise bound is stated for x only
-            out = kernel(system, eps=layer_eps, gap_tol=gap_tol * scale, time_limit=time_limit)
+            out = kernel(system, eps=layer_eps, gap_tol=gap_tol * scale, time_limit=left(end))
         records.append(_record(i, L, system, out, thr))
         eq_rows[i] = system.E
         if out.status == "infeasible":
@@ -117,7 +124,8 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
     residual = relative_residual(G, z, x, rows)
     status = {"exact": "exact", "linf": "optimal", "l1": "optimal"}[mode] if eps is None else "feasible"
     if mode == "exact":
-        worst = float(np.max(np.abs(_forward(G, z, rows) - x)))
+        fx = G.forward_unchecked(z)
+        worst = float(np.max(np.abs((fx if rows is None else fx[rows]) - x)))
         msg = f"every layer solved within tolerance; max |G(z) - x| = {worst:.3g}."
         if not all_unique:
             msg += " The preimage is not unique (a layer had too few active rows); z is one of them."
@@ -130,27 +138,21 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
 
 
 def _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta, rows):
-    """Package an infeasibility bound as a :class:`Certificate` and check it before showing it."""
+    """Package an infeasibility bound as a :class:`LayerCertificate` and check it before showing it."""
     bound = out.bound
     if bound is None:
         return None
     yE = bound.y_E
-    if G.layers[i].activation.name == "leaky_relu":  # rows near 0 have an undetermined slope
-        yE = np.where(np.abs(a) > delta, yE, 0.0)
-    cert = Certificate(i, "dual", list(tols), G, x, E={j: np.asarray(e) for j, e in eq_rows.items()},
+    act = G.layers[i].activation
+    if not act.has_inactive_region:  # rows whose linear piece is open within delta (leaky near 0)
+        yE = np.where(act.undetermined(a, delta), 0.0, yE)
+    cert = LayerCertificate(i, "dual", list(tols), G, x, E={j: np.asarray(e) for j, e in eq_rows.items()},
                        I=system.I, y_E=yE, y_I=bound.y_I, bound=bound.value, radius=bound.radius, observed=rows)
     return cert if cert.check() else None
 
 
-def _forward(G, z, rows=None):
-    x = G(z)
-    return x if rows is None else x[..., rows]
-
-
-def relative_residual(G, z, x, rows=None):
-    """``||G(z) - x|| / ||x||`` (absolute when x = 0); on ``rows`` of G's output when given."""
-    if not np.all(np.isfinite(z)):
-        return np.nan
-    nx = float(np.linalg.norm(x))
-    r = float(np.linalg.norm(_forward(G, z, rows) - x))
-    return r / nx if nx > 0 else r
+def layerwise_op(G, op, y, mode, **options):
+    """:func:`layerwise` on the observed rows of an inpainting operator; residual in y-space."""
+    res = layerwise(G, y, mode, rows=op.rows, **options)
+    res.residual = op_residual(G, op, res.z, y)
+    return res

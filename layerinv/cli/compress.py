@@ -1,0 +1,58 @@
+"""``layerinv compress`` and ``layerinv decompress``: a signal as the latent z of a generator."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ._options import add_method_arguments, method_options
+
+
+def _compress(args):
+    from ..compress import compress
+    from ..io import read_npy, save_code
+    from ..network import ReLUNet
+
+    G = ReLUNet.load(args.net)
+    x = read_npy(args.x, "--x file")
+    code = compress(G, x, args.method, dtype=args.dtype, peak=args.peak, **method_options(args))
+    save_code(args.out, code)
+    print(code.summary())
+    print(f"wrote the code to {args.out} ({os.path.getsize(args.out)} bytes on disk)")
+    return 0
+
+
+def _decompress(args):
+    from ..compress import decompress
+    from ..io import load_code
+    from ..network import ReLUNet
+
+    G = ReLUNet.load(args.net)
+    code = load_code(args.code)
+    x = decompress(G, code)
+    np.save(args.out, x)
+    print(f"decoded {x.shape} from {code.z.shape[-1]} latent numbers; wrote {args.out}")
+    return 0
+
+
+def register(subparsers):
+    """Add ``compress`` and ``decompress``."""
+    from ..compress import DTYPES
+
+    p = subparsers.add_parser(
+        "compress", help="store x as the latent z of a generator (.npz code)",
+        description="Invert a saved generator at x and store z (k numbers) with its size, distortion and, for x "
+                    "outside the range of G, the layer-wise linf certificate of how well G can represent x.")
+    p.add_argument("--net", required=True, help="generator file written by ReLUNet.save (.npz)")
+    p.add_argument("--x", required=True, help="signal(s), .npy of shape (n,), (batch, n) or an image with n pixels")
+    p.add_argument("--out", required=True, help="where to write the code (.npz)")
+    p.add_argument("--dtype", default="float32", choices=DTYPES, help="precision of the stored z (default float32)")
+    p.add_argument("--peak", type=float, default=None, help="PSNR peak value (default max |x|)")
+    add_method_arguments(p)
+    p.set_defaults(func=_compress)
+    d = subparsers.add_parser("decompress", help="decode a code written by 'layerinv compress'",
+                              description="Decode x = G(z) from a code written by 'layerinv compress'.")
+    d.add_argument("--net", required=True, help="the generator the code was made with (.npz)")
+    d.add_argument("--code", required=True, help="code file written by 'layerinv compress' (.npz)")
+    d.add_argument("--out", required=True, help="where to write x (.npy, the original shape)")
+    d.set_defaults(func=_decompress)

@@ -1,0 +1,114 @@
+"""``method="auto"``: exact where it succeeds, the MILP ladder where it is inconclusive, else ℓ∞ + Gauss–Newton.
+
+invert: the layer-wise exact pass; ``"exact"`` is returned as it is. ``"inconclusive"`` (a layer's
+input was not unique) goes to the MILP ladder (layer-wise above, MILP below), which reuses that
+exact pass; its ``"exact"`` / ``"infeasible"`` are returned. Otherwise (noise, x off the range) the
+ℓ∞ pass, then Gauss–Newton inside the activation regions from its answer and from ``starts``
+quasi-random points (:func:`.gauss_newton.gauss_newton_map`).
+
+recover: for inpainting the same on the observed rows (exact, else linf then gn from the LP answer
+and 8 quasi-random starts); for every other operator ``gn``.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..ops import Inpainting
+from ._common import deadline, left, relative_residual
+from .gauss_newton import default_restarts, gauss_newton_map, quasi_random_starts, recover_gn
+from .layerwise import layerwise, layerwise_op
+
+__all__ = ["invert_auto", "recover_auto"]
+
+
+def invert_auto(G, x, *, tol, gap_tol, time_limit, polish, lam, starts, box, milp_time_limit):
+    """``invert(method="auto")`` for one clean observation. ``time_limit`` covers the whole call."""
+    t0 = time.perf_counter()
+    end = deadline(time_limit)
+    steps = []
+    ex = layerwise(G, x, "exact", tol=tol, time_limit=left(end))
+    steps.append(("exact", ex.status, ex.seconds))
+    if ex.status == "exact":
+        ex.method = "exact"
+        ex.info["steps"] = steps
+        return ex
+    if ex.status == "inconclusive":  # the layer-wise path lost uniqueness: MILP below the unique layers
+        from .milp import ladder
+
+        budget = milp_time_limit if end is None else min(milp_time_limit, left(end))
+        lad = ladder(G, x, tol=tol, box=box, time_limit=budget, exact=ex)
+        steps.append(("milp", lad.status, lad.seconds))
+        if lad.status in ("exact", "infeasible"):
+            lad.method = "milp"
+            lad.info["steps"] = steps
+            lad.seconds = time.perf_counter() - t0
+            return lad
+    lin = layerwise(G, x, "linf", gap_tol=gap_tol, time_limit=left(end))
+    steps.append(("linf", lin.status, lin.seconds))
+    lin.message = f"exact: {ex.status} ({ex.message}) -> linf: {lin.message}"
+    lin.certificate = ex.certificate
+    lin.info["exact"] = ex
+    if polish and np.all(np.isfinite(lin.z)):
+        _refine(G, x, lin, lam, starts, steps)
+    lin.info["steps"] = steps
+    lin.seconds = time.perf_counter() - t0
+    return lin
+
+
+def _refine(G, x, lin, lam, n_starts, steps):
+    """Gauss–Newton from the linf answer and ``n_starts`` quasi-random starts; the best replaces
+    ``lin.z`` (in place; its objective is never worse than at the linf answer)."""
+    t1 = time.perf_counter()
+    starts = np.vstack([lin.z, quasi_random_starts(G.k, n_starts)])
+    z, f, which, iters, lam = gauss_newton_map(G, x, starts, lam=lam)
+    f0 = float(np.sum((G.forward_unchecked(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
+    steps.append(("polish", "converged", time.perf_counter() - t1))
+    lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam,
+                          "starts": n_starts, "winner": "linf" if which == 0 else f"quasi-random start {which}"}
+    lin.z = z
+    lin.residual = relative_residual(G, z, x)
+    lin.status = "converged" if lin.ok else lin.status
+    lin.method = "linf+polish"
+    lin.message += (f" -> polish (Gauss-Newton inside the activation regions from the linf answer and "
+                    f"{n_starts} quasi-random starts, lam {lam:g}): ||G(z) - x||^2 + lam||z||^2 from {f0:.4g} "
+                    f"(linf answer) to {f:.4g}, best from the {lin.info['polish']['winner']}.")
+
+
+def recover_auto(G, op, y, **o):
+    """``recover(method="auto")`` for one clean measurement."""
+    if not isinstance(op, Inpainting):
+        res = recover_gn(G, op, y, **o)
+        res.message = "auto -> gn: " + res.message
+        return res
+    t0 = time.perf_counter()
+    end = deadline(o["time_limit"])
+    gn = {k: o[k] for k in ("steps", "restarts", "rng", "lam", "init")}
+    ex = layerwise_op(G, op, y, "exact", tol=o["tol"], time_limit=left(end))
+    steps = [("exact", ex.status, ex.seconds)]
+    if ex.status == "exact":
+        ex.info["steps"] = steps
+        return ex
+    lin = layerwise_op(G, op, y, "linf", eps=o["eps"], gap_tol=o["gap_tol"], time_limit=left(end))
+    steps.append(("linf", lin.status, lin.seconds))
+    if gn["init"] is not None:
+        starts = [("init", gn["init"], None)]
+    else:
+        starts = [("linf(observed rows)", lin.z, lin)] if np.all(np.isfinite(lin.z)) else []
+    res = lin
+    # besides the LP's answer, 8 quasi-random starts (as invert's auto): with few observed rows the
+    # LP start alone can sit in a wrong activation region
+    if gn["restarts"] is None and gn["init"] is None:
+        gn["restarts"] = 8
+    if starts or default_restarts(op, gn["restarts"], gn["init"]):
+        res = recover_gn(G, op, y, **gn, time_limit=left(end), starts=starts)
+        steps.append(("gn", res.status, res.seconds))
+        res.layers = lin.layers + res.layers
+        res.method = "linf+gn"
+        res.message = f"exact: {ex.status} ({ex.message}) -> linf: {lin.status} -> gn: {res.message}"
+    res.certificate = ex.certificate
+    res.info["steps"] = steps
+    res.info["exact"] = ex
+    res.seconds = time.perf_counter() - t0
+    return res

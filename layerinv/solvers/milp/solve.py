@@ -1,0 +1,320 @@
+"""The MILP solve for one observation (:func:`invert_milp`) and its validated public form
+(:func:`milp_invert`).
+
+Every point HiGHS returns is polished by an LP over its linear region (``G`` is affine there) and
+by Gauss–Newton, then checked by our own forward pass; statuses come from that check, never from
+HiGHS's word. "Infeasible" is HiGHS's word: its branch-and-bound proof is not re-checked here, and
+the message says so and names the box the proof covers.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ..._checks import as_float_array
+from ...certificate import LayerCertificate
+from ...network import Layer, ReLUNet
+from ...result import LayerRecord, Result
+from .._common import relative_residual
+from ..gauss_newton import gauss_newton
+from .bounds import n_tighten_lps, propagate, tighten_bounds
+from .encode import encode, make_target
+from .model import FEAS_TOL, INF, MIP_GAP, new_solver, subnet
+from .proof import MILPProof
+from .region import rank_ok, region_lp, scores
+
+__all__ = ["milp_invert", "invert_milp", "OBJECTIVES"]
+
+#: The problems :func:`milp_invert` solves.
+OBJECTIVES = ("exact", "linf", "l1")
+
+_BOX_FACTOR = 4.0      # default box: this many times the layer-wise estimate's largest |z_i|
+
+
+def _done(G, net, x, rows, info, t0, z, status, msg, cert=None, obj=np.nan, viol=np.nan, unique=False):
+    """The :class:`Result` of one MILP solve (one :class:`LayerRecord` with path "milp")."""
+    info["seconds"] = time.perf_counter() - t0
+    z = np.full(G.k, np.nan) if z is None else z
+    act, n_out = net.layers[-1].activation, net.n
+    active = (int(np.sum(net.forward_unchecked(z) > 0)) if (act.has_inactive_region and np.all(np.isfinite(z)))
+              else n_out)
+    rec = LayerRecord(0, G.k, n_out, active, "milp", obj, float(viol), status, bool(unique), info["seconds"], msg)
+    return Result(z, status, msg, relative_residual(G, z, x, rows), info["seconds"], [rec], "milp", cert,
+                  {"milp": info})
+
+
+def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=None):
+    """:func:`milp_invert` for one observation ``x`` of shape (n,) (``(len(rows),)``) and options
+    already validated (the registry's internal entry point; nothing is checked here)."""
+    t0 = time.perf_counter()
+    deadline = None if time_limit is None else t0 + time_limit
+    layers = list(G.layers)
+    if rows is not None:
+        top = layers[-1]
+        layers[-1] = Layer(top.weight[rows], top.bias[rows], top.activation)
+    net = G if rows is None else subnet(layers)
+    k = G.k
+    act = layers[-1].activation
+    target, delta = make_target(act, x, objective, eps, tol)
+    info = {"objective": objective, "delta": delta, "binaries": 0, "nodes": 0}
+
+    def done(z, status, msg, **kw):
+        return _done(G, net, x, rows, info, t0, z, status, msg, **kw)
+
+    # entries of x outside the output activation's range: an independent, checkable proof
+    if target.mode == "box":
+        bad = np.flatnonzero(target.empty)
+        if bad.size:
+            tols = [0.0] * G.depth
+            tols[-1] = delta
+            cert = LayerCertificate(G.depth - 1, "range", tols, G, x, rows=bad, observed=rows)
+            if not cert.check():
+                cert = None
+            what = "max |G(z) - x|" if objective == "exact" else "||G(z) - x||_inf"
+            return done(None, "infeasible",
+                        f"x is not in the range of G: {bad.size} entries of x lie outside the range of the "
+                        f"output {act.name} by more than {delta:.3g} (e.g. entry {bad[0]} = {x[bad[0]]:.3g}), so "
+                        f"no z at all has {what} <= {delta:.3g}.", cert=cert)
+
+    if box is None:
+        R, box_msg = _default_box(G, x, rows)
+    else:
+        R, box_msg = box, f"box R = {box:.4g} given by the caller"
+    info.update(box=R, box_source=box_msg)
+    try:
+        solver = new_solver()
+    except Exception as exc:  # pragma: no cover - highspy missing or broken
+        return done(None, "failed", f"HiGHS could not be started ({type(exc).__name__}: {exc}).")
+
+    def proof(stage, nodes, nbin):
+        options = dict(objective=objective, eps=eps, box=R, time_limit=time_limit, rows=rows, tol=tol,
+                       tighten=tighten)
+        return MILPProof(R, k, objective, float(delta), nodes, nbin, stage, G, x, options)
+
+    what = ("max |G(z) - x| <= %.3g (tol %.3g x max|x|)" % (delta, tol) if objective == "exact"
+            else "||G(z) - x||_%s <= %.3g" % ("inf" if objective == "linf" else "1", delta if delta is not None else 0))
+    word = ("This is HiGHS's word (floating-point simplex and branch and bound, feasibility tolerance "
+            f"{FEAS_TOL:g}), not a proof re-checked by layerinv.")
+    try:
+        bounds = propagate(layers, R)
+        info["tighten_lps"] = 0
+        if tighten and n_tighten_lps(layers, target, bounds):
+            ts = time.perf_counter()
+            t_dead = None if time_limit is None else t0 + 0.5 * time_limit  # leave half for the MIP
+            bounds, used, infeasible = tighten_bounds(layers, target, R, bounds, solver, t_dead)
+            info["tighten_lps"], info["tighten_seconds"] = used, time.perf_counter() - ts
+            if infeasible:
+                return done(None, "infeasible",
+                            f"no z in [−R, R]^k (R = {R:.4g}, k = {k}) has {what}: HiGHS found the LP relaxation "
+                            f"of the MILP infeasible. {word} {box_msg}.", cert=proof("relaxation", 0, 0))
+        enc = encode(layers, target, R, bounds)
+        info.update(binaries=enc.binaries, rows=enc.model.nrow, cols=enc.model.ncol)
+        enc.model.load_into(solver)
+        left = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+        ts = time.perf_counter()
+        sol = solver.run(left)
+        status = sol.status
+        info.update(highs_status=sol.raw, nodes=sol.nodes, dual_bound=sol.dual_bound,
+                    mip_seconds=time.perf_counter() - ts)
+        z_mip = None if sol.x is None else np.clip(sol.x[enc.z], -R, R)
+        if status == "infeasible":
+            if target.mode == "norm" and target.budget is None:
+                return done(None, "failed", f"HiGHS reported the minimisation infeasible ({sol.raw}), "
+                                            f"which cannot happen for a non-empty box; no claim about x.")
+            return done(None, "infeasible",
+                        f"no z in [−R, R]^k (R = {R:.4g}, k = {k}) has {what}: HiGHS proved the MILP infeasible "
+                        f"({sol.nodes} branch-and-bound nodes, {enc.binaries} binaries). {word} {box_msg}.",
+                        cert=proof("mip", sol.nodes, enc.binaries))
+        if status not in ("optimal", "time_limit"):
+            return done(None, "failed", f"HiGHS stopped with status {sol.raw!r}; no claim about x.")
+        # polish on the linear region and check with our own forward pass
+        cands = [z_mip] if z_mip is not None else []
+        if z_mip is not None:
+            left = None if deadline is None else max(deadline - time.perf_counter(), 1.0)
+            zp = region_lp(layers, target, z_mip, R, solver, left)
+            if zp is not None:
+                cands.append(zp)
+            if act.piecewise_linear:
+                # least squares on the region (Gauss-Newton): machine precision where the LP polish,
+                # at HiGHS's tolerances, stops near 1e-7
+                cands.append(np.clip(gauss_newton(net, x, cands[-1], steps=10)[0], -R, R))
+        col = 1 if (target.mode == "norm" and target.norm == "l1") else 0
+        best, best_s = None, (INF, INF)
+        for zc in cands:
+            s = scores(net, x, zc)
+            if s[col] < best_s[col]:
+                best, best_s = zc, s
+        linf, l1 = best_s
+    except Exception as exc:  # never let a HiGHS / numerical traceback reach the user
+        return done(None, "failed", f"the MILP could not be solved ({type(exc).__name__}: {exc}); no claim about x.")
+
+    info["linf"], info["l1"] = linf, l1
+    where = f"z in [−R, R]^k, R = {R:.4g}"
+    if status == "time_limit":
+        if best is None:
+            return done(None, "time_limit",
+                        f"HiGHS ran out of time ({sol.nodes} nodes, {enc.binaries} binaries) with no point "
+                        f"found and no proof: no claim about x ({where}; {box_msg}).")
+        val = l1 if col else linf
+        lb = sol.dual_bound if target.mode == "norm" and target.budget is None else np.nan
+        msg = (f"HiGHS ran out of time ({sol.nodes} nodes); best point found has ||G(z) - x||_inf = {linf:.3g}, "
+               f"||G(z) - x||_1 = {l1:.3g} (recomputed)")
+        if np.isfinite(lb):
+            msg += f"; HiGHS's lower bound on the optimum over the box: {max(lb, 0.0):.3g}"
+        return done(best, "time_limit", msg + f" ({where}; {box_msg}).", obj=(max(lb, 0.0), val)
+                    if np.isfinite(lb) else val, viol=0.0)
+    if best is None:
+        return done(None, "failed", f"HiGHS reported {sol.raw!r} but returned no point; no claim about x.")
+    try:
+        unique = rank_ok(layers, best)
+    except np.linalg.LinAlgError:
+        unique = False
+    uniq_msg = (" z's linear region maps it one-to-one (other regions may still hold preimages)." if unique
+                else " z's linear region does not pin z: the preimage is not unique.")
+    checked = f"checked by a forward pass ({where}; {box_msg}).{uniq_msg}"
+    if target.mode == "box":
+        name, budget = "||G(z) - x||_inf", delta
+    else:
+        name, budget = ("||G(z) - x||_1" if col else "||G(z) - x||_inf"), target.budget
+    val = l1 if col else linf
+    if objective == "exact" or budget is not None:
+        if val > budget:
+            what = "max |G(z) - x|" if objective == "exact" else name
+            bud = f"{budget:.3g}" if objective == "exact" else f"eps = {budget:.3g}"
+            return done(best, "failed", f"HiGHS returned a point that fails our check: {what} = {val:.3g} > "
+                                        f"{bud}; no claim about x.", obj=val, viol=val - budget)
+        if objective == "exact":
+            return done(best, "exact", f"MILP preimage checked by a forward pass: max |G(z) - x| = {val:.3g} "
+                                       f"<= {budget:.3g} ({where}; {box_msg}).{uniq_msg}", obj=val, viol=0.0,
+                        unique=unique)
+        return done(best, "feasible", f"{name} = {val:.3g} <= eps = {budget:.3g}, {checked}", obj=val, viol=0.0,
+                    unique=unique)
+    lb = max(sol.dual_bound, 0.0)
+    approx = (" For the sigmoid/tanh output the MILP minimised the residual to first order (rows scaled by the "
+              "activation's slope at x); the value above is the true one." if not act.piecewise_linear else "")
+    obj = val if val - lb <= 1e-9 * max(val, 1.0) else (lb, val)
+    return done(best, "optimal", f"min {name} over {where}: {val:.3g} (recomputed by a forward pass); HiGHS's "
+                                 f"lower bound {lb:.3g} (relative gap tolerance {MIP_GAP:g}; {box_msg}).{approx}"
+                                 f"{uniq_msg}", obj=obj, viol=0.0, unique=unique)
+
+
+def _default_box(G, x, rows):
+    """A generous box read off the data (a heuristic; the message states the R used):
+
+    ``R = max(4 ||z_lw||_inf, 2 ||x - G(0)||_2 / g, 1)``, with ``z_lw`` the layer-wise ℓ∞ estimate and
+    ``g`` the smallest positive gain ``||G(±e_i) - G(0)||_2`` over the 2k coordinate directions
+    (``||x - G(0)|| / g`` estimates ``||z||_2 >= ||z||_inf``; for a bias-free ReLU net ``G`` is
+    positively homogeneous, so the gain of z's own direction sets ``||z||_2`` exactly).
+    """
+    from ..layerwise import layerwise
+
+    def out(v):
+        y = G.forward_unchecked(v)
+        return y if rows is None else y[..., rows]
+
+    try:
+        zl = layerwise(G, x, "linf", rows=rows).z
+    except Exception:  # an estimate only; never let it fail the call
+        zl = None
+    m = float(np.max(np.abs(zl), initial=0.0)) if zl is not None and np.all(np.isfinite(zl)) else 0.0
+    k = G.k
+    g0 = out(np.zeros(k))
+    gains = np.linalg.norm(out(np.vstack([np.eye(k), -np.eye(k)])) - g0, axis=1)
+    gains = gains[gains > 1e-12 * max(float(np.max(gains, initial=0.0)), 1e-300)]
+    r2 = float(np.linalg.norm(x - g0) / np.min(gains)) if gains.size else 0.0
+    R = max(_BOX_FACTOR * m, 2.0 * r2, 1.0)
+    return R, (f"default box R = max({_BOX_FACTOR:g} x {m:.3g} (max|z_i| of the layer-wise linf estimate), "
+               f"2 x {r2:.3g} (||x - G(0)|| / smallest gain of G along a coordinate), 1); pass box= to change it")
+
+
+# ---------------------------------------------------------------------------------------- public
+def check_rows(rows, n):
+    """``rows`` (observed output rows) as a checked index array, or None."""
+    if rows is None:
+        return None
+    arr = np.asarray(rows)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"rows must be a non-empty 1-D array of output row indices; got shape {arr.shape}.")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"rows must hold integers (output row indices); got dtype {arr.dtype}.")
+    if arr.min() < 0 or arr.max() >= n:
+        raise ValueError(f"rows must lie in [0, {n}) (G has {n} outputs); got values from {arr.min()} to {arr.max()}.")
+    if np.unique(arr).size != arr.size:
+        raise ValueError("rows must not repeat an index.")
+    return arr.astype(np.intp)
+
+
+def check_call(G, x, rows, options, where, names=None):
+    """Validate a public call once: ``(x, rows, clean options)``, the options by milp's registry
+    entry (only those in ``names`` when given)."""
+    from ..options import check_all
+    from ..registry import SOLVERS
+
+    if not isinstance(G, ReLUNet):
+        raise TypeError(f"G must be a layerinv.ReLUNet (convert a torch model with ReLUNet.from_torch); "
+                        f"got {type(G).__name__}.")
+    milp = SOLVERS["milp"]
+    clean = (milp.validate(options, where, G) if names is None
+             else check_all([o for o in milp.options if o.name in names], options, where, G))
+    rows = check_rows(rows, G.n)
+    n_obs = G.n if rows is None else rows.size
+    x = as_float_array(x, "x", ndim=(1, 2))
+    if x.shape[-1] != n_obs:
+        what = "G's output" if rows is None else f"the {n_obs} observed rows"
+        raise ValueError(f"x must have shape ({n_obs},) or (batch, {n_obs}) to match {what}; got {x.shape}.")
+    return x, rows, clean
+
+
+def milp_invert(G, x, *, rows=None, **options):
+    """Invert the whole network at once as a mixed-integer LP (HiGHS MIP).
+
+    The same as ``invert(G, x, method="milp", **options)``, plus ``rows``. Problems solved over
+    ``z`` in ``[-R, R]^k`` (the box is part of every claim):
+
+    * ``objective="exact"``: find z with ``max_j |G(z)_j - x_j| <= delta``, ``delta = tol * max|x|``
+      (``delta = tol`` when x = 0);
+    * ``"linf"``: with ``eps``, find z with ``||G(z) - x||_inf <= eps``; without, minimise it;
+    * ``"l1"``: with ``eps``, find z with ``||G(z) - x||_1 <= eps``; without, minimise it.
+
+    Parameters
+    ----------
+    G : ReLUNet
+        ReLU / LeakyReLU hidden layers; last layer ReLU, LeakyReLU, identity, sigmoid or tanh.
+    x : array_like, shape (n,) or (batch, n)
+        The observation (``(len(rows),)`` when ``rows`` is given); a batch is solved one by one.
+    rows : array_like of int, optional
+        Observed output rows (inpainting): only ``G(z)[rows]`` is matched to ``x``.
+    **options
+        ``objective`` ("exact", "linf" or "l1"), ``eps``, ``box`` (R; default read off the data and
+        stated in ``Result.message`` and ``Result.info["milp"]["box"]``), ``time_limit`` (seconds
+        for the whole call), ``tol`` (relative fit tolerance of "exact", default 1e-6), ``tighten``
+        (bound tightening by LPs over the relaxation, at most half of ``time_limit``; off by default:
+        on the nets of docs/milp.md HiGHS's own presolve does most of it); see
+        ``layerinv.solvers.SOLVERS["milp"].options``.
+
+    Returns
+    -------
+    Result
+        ``status`` ``"exact"`` / ``"feasible"`` / ``"optimal"`` (z checked by our forward pass),
+        ``"infeasible"`` (HiGHS's proof for the box, described by ``certificate``, a
+        :class:`MILPProof`, or an independently checkable
+        :class:`layerinv.certificate.LayerCertificate` when entries of x lie outside the output
+        activation's range), ``"time_limit"`` (best point found, if any)
+        or ``"failed"``. ``info["milp"]`` holds the box, binaries, nodes and HiGHS's bounds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from layerinv import ReLUNet
+    >>> from layerinv.solvers.milp import milp_invert
+    >>> G = ReLUNet.random([4, 8, 12], rng=0)
+    >>> x = G(np.random.default_rng(1).standard_normal(4))
+    >>> res = milp_invert(G, x)
+    >>> res.status, bool(np.max(np.abs(G(res.z) - x)) <= 1e-6 * np.max(np.abs(x)))
+    ('exact', True)
+    """
+    x, rows, clean = check_call(G, x, rows, options, "milp_invert")
+    if x.ndim == 2:
+        return Result.stack([invert_milp(G, xi, rows=rows, **clean) for xi in x])
+    return invert_milp(G, x, rows=rows, **clean)
