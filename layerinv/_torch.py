@@ -5,6 +5,17 @@ import numpy as np
 
 from .activations import Activation
 
+
+
+def require_torch(what):
+    """The ``torch`` module, or an ImportError saying that ``what`` needs PyTorch and how to get it."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is installed wherever the tests run
+        raise ImportError(f"{what} needs PyTorch: pip install torch==2.13.0 (CPU build)") from None
+    return torch
+
+
 _ACTS = {"ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh"}
 
 

@@ -41,6 +41,14 @@ def _check_size(value, name):
     return int(value)
 
 
+def _rows_of(v, name, size, what):
+    """``v`` as float64 of shape (size,) or (batch, size), else a ValueError naming ``what`` it must match."""
+    v = as_float_array(v, name, ndim=(1, 2))
+    if v.shape[-1] != size:
+        raise ValueError(f"{name} must have shape ({size},) or (batch, {size}) to match {what}; got {v.shape}.")
+    return v
+
+
 class Operator:
     """A measurement operator ``x -> y``. Subclasses set ``n`` (input size) and ``m`` (output size)
     and implement ``_apply`` on validated float arrays of shape (n,) or (batch, n)."""
@@ -60,19 +68,11 @@ class Operator:
 
     def check_input(self, x, name="x"):
         """Validate a signal of shape (n,) or (batch, n) and return it as float64."""
-        x = as_float_array(x, name, ndim=(1, 2))
-        if x.shape[-1] != self.n:
-            raise ValueError(f"{name} must have shape ({self.n},) or (batch, {self.n}) to match the operator's "
-                             f"input size; got {x.shape}.")
-        return x
+        return _rows_of(x, name, self.n, "the operator's input size")
 
     def check_measurement(self, y, name="y"):
         """Validate a measurement of shape (m,) or (batch, m) and return it as float64."""
-        y = as_float_array(y, name, ndim=(1, 2))
-        if y.shape[-1] != self.m:
-            raise ValueError(f"{name} must have shape ({self.m},) or (batch, {self.m}) to match the operator's "
-                             f"{type(self).__name__} measurements; got {y.shape}.")
-        return y
+        return _rows_of(y, name, self.m, f"the operator's {type(self).__name__} measurements")
 
     def A(self, x):
         """The forward model ``y = A(x)``; x of shape (n,) or (batch, n)."""

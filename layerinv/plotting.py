@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pyplot", "save", "METHOD_STYLE", "success_curves", "scatter_with_medians", "rate_axes"]
+__all__ = ["pyplot", "save", "METHOD_STYLE", "success_curves", "scatter_with_medians", "rate_axes",
+           "success_figure"]
 
 #: Colour, marker and label of each method, shared by every figure.
 METHOD_STYLE = {
@@ -86,3 +87,18 @@ def rate_axes(ax, xlabel, ylabel, title):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title, fontsize=8)
+
+
+def success_figure(rows, methods, styles, x):
+    """A figure with one success-rate curve (and band) per method against summary column ``x``.
+
+    rows : summary rows with ``method``, ``x``, ``success_rate`` and ``trials``; styles : method ->
+    colour, marker and label. Returns ``(fig, ax)``.
+    """
+    fig, ax = pyplot().subplots(figsize=(6.5, 4.2))
+    for method in methods:
+        rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r[x])
+        if rs:
+            success_curves(ax, [r[x] for r in rs], [r["success_rate"] for r in rs], method,
+                           [r["trials"] for r in rs], styles[method])
+    return fig, ax

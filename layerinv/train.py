@@ -19,20 +19,13 @@ import time
 import numpy as np
 
 from ._checks import as_float_array, as_rng, check_positive
+from ._torch import require_torch
 from .network import ReLUNet
 
 __all__ = ["train_mnist_vae", "LATENT", "HIDDEN", "ENC_HIDDEN"]
 
 LATENT, HIDDEN, ENC_HIDDEN = 20, 60, 400
 N_PIXELS = 784
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        raise ImportError("train_mnist_vae needs PyTorch: pip install torch==2.13.0 (CPU build)") from None
-    return torch
 
 
 def _uniform(rng, fan_in, shape):
@@ -134,7 +127,7 @@ def train_mnist_vae(images, *, epochs, rng, bias=False, progress=True, batch_siz
     >>> G.dims
     [20, 60, 784]
     """
-    torch = _torch()
+    torch = require_torch("train_mnist_vae")
     X = as_float_array(images, "images", ndim=2)
     if X.shape[1] != N_PIXELS or X.shape[0] < 1:
         raise ValueError(f"images must have shape (N, 784) with N >= 1 (flattened 28 x 28 digits); got {X.shape}.")

@@ -28,6 +28,29 @@ def test_tampered_certificates_fail(seed):
     assert not cert.check()
 
 
+def test_forged_certificate_for_an_in_range_x_fails(seed):
+    """x = G(z) is in the range, so no certificate about it may check. Forge one: declare every row of
+    the (only) layer an equation row, inactive units (target 0 <= tol) included; that system is
+    inconsistent, so its LP gives valid-looking multipliers and a bound far above tol. check() must
+    refuse it because an equation row's target does not exceed the tolerance."""
+    from layerinv.certificate import LayerCertificate
+    from layerinv.lp.kernels import solve_exact
+    from layerinv.lp.system import build_system
+
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random([3, 12], rng)
+    z, x = planted(G, rng)
+    assert np.sum(x == 0) >= 2 and invert(G, x, method="exact").status == "exact"
+    delta = 1e-6 * np.max(np.abs(x))
+    system = build_system(G.layers[0], x, -np.inf, False)  # every row an equation
+    out = solve_exact(system, delta)
+    assert out.status == "infeasible" and out.bound.value > 100 * delta  # the forged system is infeasible
+    forged = LayerCertificate(0, "dual", [delta], G, x, E={0: system.E}, I=system.I, y_E=out.bound.y_E,
+                              y_I=out.bound.y_I, bound=out.bound.value, radius=out.bound.radius)
+    assert not forged.check()
+    assert "equation row" in forged.reason
+
+
 def test_certificate_does_not_transfer_to_other_networks(seed):
     G, x, x_off = _off_range(seed)
     cert = invert(G, x_off, method="exact").certificate

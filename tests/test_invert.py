@@ -125,6 +125,27 @@ def test_linf_l1_objective_bounds_noise(seed):
     assert rel(res1.z, z) < 1e-1
 
 
+@pytest.mark.parametrize("noise", [1e-4, 1e-2])
+def test_linf_default_gap_tol_keeps_the_lp_optimum(noise):
+    """Under the default gap_tol (1e-6 of max|x|) a layer may stop at the least-squares point only when
+    its certified bracket is that narrow: the top layer's objective must then be the LP optimum within
+    gap_tol. Kills "accept the least-squares bracket whatever its width" (it reported `optimal` with a
+    bracket [0.0021, 0.034], 8x the LP's objective)."""
+    rng = np.random.default_rng(0)
+    G = ReLUNet.random([20, 250, 600], rng)
+    z, x = planted(G, rng)
+    xn = x + noise * rng.uniform(-1, 1, x.shape)
+    gap = 1e-6 * np.max(np.abs(xn))
+    res, lp = invert(G, xn, method="linf"), invert(G, xn, method="linf", gap_tol=0.0)
+    assert res.status == lp.status == "optimal"
+    top, best = res.layers[0], lp.layers[0].objective
+    upper = top.objective[1] if top.status == "bracket" else top.objective
+    assert best - 1e-12 <= upper <= best + gap, (top.status, top.objective, best)
+    for r in res.layers:
+        if r.status == "bracket":
+            assert r.objective[1] - r.objective[0] <= gap
+
+
 def test_eps_feasibility_form(seed):
     rng = np.random.default_rng(seed)
     G = ReLUNet.random([10, 100, 300], rng)
@@ -239,6 +260,31 @@ def test_gd_recovers_easy_instance(seed):
     assert res.ok and res.method == "gd"
     assert rel(res.z, z) < TOL["z_gd"]
     assert res.info["restarts"] == 3
+
+
+def _two_basins():
+    """G(z) = (relu(z), relu(-z)), x = (1, 0.5): a start z0 > 0 descends to z = 1 (loss 0.25), a start
+    z0 < 0 to the worse local minimum z = -0.5 (loss 1); the barrier at z = 0 (loss 1.25) keeps Adam
+    with lr 0.05 in its basin. About half of the N(0, 1) starts fail."""
+    return ReLUNet([np.array([[1.0], [-1.0]])], activations=["relu"]), np.array([1.0, 0.5])
+
+
+def test_gd_restarts_are_distinct_and_the_best_one_is_returned():
+    """12 independent starts all land in the bad basin with probability 2^-12: on every seed the best
+    restart (z = 1) must come back. Kills "every restart from the same start" (fails on about half of
+    the seeds, where that one start is negative) and "return restart 0, not the best"."""
+    G, x = _two_basins()
+    singles = []
+    for s in range(10):
+        res = invert(G, x, method="gd", rng=s, restarts=12, steps=300, lr=0.05)
+        assert abs(res.z[0] - 1.0) < 1e-5 and abs(res.info["loss"] - 0.25) < 1e-9, (s, res.z, res.info)
+        assert res.info["restarts"] == 12
+        singles.append(invert(G, x, method="gd", rng=s, restarts=1, steps=300, lr=0.05).z[0])
+    assert min(singles) < -0.4 and max(singles) > 0.9  # the instance really has two basins
+    # explicit starts: restart 0 and 2 end in the bad basin, restart 1 in the good one
+    res = invert(G, x, method="gd", rng=0, init=np.array([[-1.0], [2.0], [-0.5]]), steps=300, lr=0.05)
+    assert abs(res.z[0] - 1.0) < 1e-5 and res.info["restarts"] == 3
+    assert res.layers[0].objective == pytest.approx(0.25, abs=1e-9)
 
 
 def test_gd_init_and_early_stop():

@@ -45,6 +45,20 @@ def test_gaussian_cs_scale_and_reproducibility():
     assert not op.matrix.flags.writeable
 
 
+def test_inpainting_random_keeps_every_pixel_uniformly():
+    """Each pixel (the first and the last included) is kept with probability keep_ratio: over 2000
+    masks of 10 pixels at ratio 0.5 every frequency lies within 0.5 +- 0.1 (9 standard deviations).
+    Kills "never keep the last pixel" and any other biased choice."""
+    rng = np.random.default_rng(0)
+    counts = np.zeros(10)
+    for _ in range(2000):
+        op = Inpainting.random(10, 0.5, rng)
+        assert op.m == 5
+        counts += op.mask
+    assert np.all(np.abs(counts / 2000 - 0.5) < 0.1), counts
+    assert Inpainting.random(7, 1.0, 3).mask.all()  # ratio 1 keeps every pixel
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_inpainting_masks(seed):
     op = Inpainting.random(600, 0.9, rng=seed)

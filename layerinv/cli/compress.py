@@ -5,40 +5,14 @@ import os
 
 import numpy as np
 
+from ..compress import DTYPES, compress, decompress
+from ..io import load_code, read_npy, save_code
+from ..network import ReLUNet
 from ._options import add_method_arguments, method_options
-
-
-def _compress(args):
-    from ..compress import compress
-    from ..io import read_npy, save_code
-    from ..network import ReLUNet
-
-    G = ReLUNet.load(args.net)
-    x = read_npy(args.x, "--x file")
-    code = compress(G, x, args.method, dtype=args.dtype, peak=args.peak, **method_options(args))
-    save_code(args.out, code)
-    print(code.summary())
-    print(f"wrote the code to {args.out} ({os.path.getsize(args.out)} bytes on disk)")
-    return 0
-
-
-def _decompress(args):
-    from ..compress import decompress
-    from ..io import load_code
-    from ..network import ReLUNet
-
-    G = ReLUNet.load(args.net)
-    code = load_code(args.code)
-    x = decompress(G, code)
-    np.save(args.out, x)
-    print(f"decoded {x.shape} from {code.z.shape[-1]} latent numbers; wrote {args.out}")
-    return 0
 
 
 def register(subparsers):
     """Add ``compress`` and ``decompress``."""
-    from ..compress import DTYPES
-
     p = subparsers.add_parser(
         "compress", help="store x as the latent z of a generator (.npz code)",
         description="Invert a saved generator at x and store z (k numbers) with its size, distortion and, for x "
@@ -56,3 +30,22 @@ def register(subparsers):
     d.add_argument("--code", required=True, help="code file written by 'layerinv compress' (.npz)")
     d.add_argument("--out", required=True, help="where to write x (.npy, the original shape)")
     d.set_defaults(func=_decompress)
+
+
+def _compress(args):
+    G = ReLUNet.load(args.net)
+    x = read_npy(args.x, "--x file")
+    code = compress(G, x, args.method, dtype=args.dtype, peak=args.peak, **method_options(args))
+    save_code(args.out, code)
+    print(code.summary())
+    print(f"wrote the code to {args.out} ({os.path.getsize(args.out)} bytes on disk)")
+    return 0
+
+
+def _decompress(args):
+    G = ReLUNet.load(args.net)
+    code = load_code(args.code)
+    x = decompress(G, code)
+    np.save(args.out, x)
+    print(f"decoded {x.shape} from {code.z.shape[-1]} latent numbers; wrote {args.out}")
+    return 0

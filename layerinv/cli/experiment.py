@@ -1,19 +1,16 @@
 """``layerinv experiment NAME [options]``: reproduce one of the paper's experiments."""
 from __future__ import annotations
 
+from ..experiments import EXPERIMENTS, load
+
 
 def _run(args):
-    from ..experiments import load
-
-    for f in load(args.experiment).run(args):
-        print(f)
+    print("\n".join(load(args.experiment).run(args)))
     return 0
 
 
 def register(subparsers):
     """Add ``experiment NAME [options]``; each experiment module adds its own options."""
-    from ..experiments import EXPERIMENTS, load
-
     p = subparsers.add_parser(
         "experiment", help="reproduce one of the paper's experiments (CSV, JSON and a figure)",
         description="Reproduce one of the paper's experiments. Each writes CSV/JSON, then draws its figure from "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["add_common_arguments", "add_gd_arguments", "positive_int", "nonnegative_int", "positive_float",
+__all__ = ["add_common_arguments", "add_gd_arguments", "add_sweep_arguments", "positive_int", "nonnegative_int", "positive_float",
            "nonnegative_float", "choice_list", "int_list", "float_list", "widths", "pick"]
 
 
@@ -108,6 +108,19 @@ def add_common_arguments(parser, *, trials, out):
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     name = parser.prog.split()[-1]
     return parser.add_argument_group(f"{name} options")
+
+
+def add_sweep_arguments(g, methods, ks_default):
+    """The options of a sweep over the latent size k on planted random nets: ``--ks``, ``--widths``
+    (250,600), ``--methods`` (a subset of ``methods``), ``--noise`` (1e-9) and ``--success-tol`` (1e-3)."""
+    g.add_argument("--ks", type=int_list, default=None, help=f"latent sizes, e.g. 10,20,30 (default {ks_default})")
+    g.add_argument("--widths", type=widths, default=[250, 600], help="layer widths after k (default 250,600)")
+    g.add_argument("--methods", type=choice_list(methods), default=list(methods),
+                   help=f"comma-separated subset of {','.join(methods)} (default all)")
+    g.add_argument("--noise", type=nonnegative_float, default=1e-9,
+                   help="x = G(z*) + e, e_j ~ U[-noise, noise] (absolute; default 1e-9 as in the paper)")
+    g.add_argument("--success-tol", type=positive_float, default=1e-3,
+                   help="success: ||z - z*|| / ||z*|| below this (default 1e-3)")
 
 
 def add_gd_arguments(g, *, lr, steps, quick_steps, restarts=1, quick_restarts=None, stop_rtol=False,

@@ -172,6 +172,19 @@ def summarize(rows, fields, order=None, count="trials", **stats):
 
 
 # ---------------------------------------------------------------------------------------------- maths
+def planted(seed, key, k, widths, activation="relu", noise=0.0):
+    """The planted instance ``(G, z_star, x)`` drawn from ``trial_rng(seed, *key)``:
+    ``G = ReLUNet.random([k] + widths, activation=activation)``, ``z_star ~ N(0, I_k)`` and
+    ``x = G(z_star)`` plus ``U[-noise, noise]`` noise when ``noise > 0``."""
+    from .. import ReLUNet
+
+    rng = trial_rng(seed, *key)
+    G = ReLUNet.random([k] + list(widths), rng, activation=activation)
+    z = rng.standard_normal(k)
+    x = add_noise(G(z), noise, "uniform", rng) if noise > 0 else G(z)
+    return G, z, x
+
+
 def relative_error(z, z_true):
     """``||z - z*|| / ||z*||`` (``inf`` when z has NaN: no answer)."""
     z = np.asarray(z, dtype=float)

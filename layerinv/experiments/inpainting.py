@@ -66,14 +66,10 @@ def add_arguments(parser):
 
 def _trial(task):
     cfg, trial = task
-    from .. import ReLUNet
     from ..ops import Inpainting
     from ..recover import recover
 
-    rng = C.trial_rng(cfg["seed"], trial)
-    G = ReLUNet.random([cfg["k"]] + cfg["widths"], rng)
-    z_star = rng.standard_normal(cfg["k"])
-    x = G(z_star)
+    G, z_star, x = C.planted(cfg["seed"], (trial,), cfg["k"], cfg["widths"])
     rows = []
     for s, ratio in enumerate(cfg["ratios"]):
         key = int(np.float64(ratio).view(np.uint64))  # a ratio's mask does not depend on the other ratios
@@ -121,12 +117,7 @@ def plot(out_dir):
     from .. import plotting as P
 
     rows, cfg = C.read_results(os.path.join(out_dir, "inpainting"))
-    fig, ax = P.pyplot().subplots(figsize=(6.5, 4.2))
-    for method in METHODS:
-        rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["ratio"])
-        if rs:
-            P.success_curves(ax, [r["ratio"] for r in rs], [r["success_rate"] for r in rs], method,
-                             [r["trials"] for r in rs], STYLE[method])
+    fig, ax = P.success_figure(rows, METHODS, STYLE, "ratio")
     n = cfg["widths"][-1]
     ax.axvline(2 * cfg["widths"][-2] / n, color="grey", linestyle=":", linewidth=1,
                label=f"expected active observed rows = {cfg['widths'][-2]}")

@@ -56,12 +56,7 @@ def level_key(level):
 def _trial(task):
     """All (noise kind, method) pairs at every level for one planted instance."""
     cfg, trial = task
-    from .. import ReLUNet
-
-    rng = C.trial_rng(cfg["seed"], trial)
-    G = ReLUNet.random([cfg["k"]] + cfg["widths"], rng)
-    z_star = rng.standard_normal(cfg["k"])
-    x0 = G(z_star)
+    G, z_star, x0 = C.planted(cfg["seed"], (trial,), cfg["k"], cfg["widths"])
     gd = gd_options(cfg)
     rows = []
     for level in cfg["levels"]:

@@ -58,14 +58,10 @@ def add_arguments(parser):
 
 def _trial(task):
     cfg, trial = task
-    from .. import ReLUNet
     from ..ops import PhaseRetrieval
     from ..recover import recover
 
-    rng = C.trial_rng(cfg["seed"], trial)
-    G = ReLUNet.random([cfg["k"]] + cfg["widths"], rng)
-    z_star = rng.standard_normal(cfg["k"])
-    x = G(z_star)
+    G, z_star, x = C.planted(cfg["seed"], (trial,), cfg["k"], cfg["widths"])
     nx = float(np.linalg.norm(x))
     rows = []
     for m in cfg["ms"]:
@@ -115,12 +111,7 @@ def plot(out_dir):
     from .. import plotting as P
 
     rows, cfg = C.read_results(os.path.join(out_dir, "phase_retrieval"))
-    fig, ax = P.pyplot().subplots(figsize=(6.5, 4.2))
-    for method in METHODS:
-        rs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["m"])
-        if rs:
-            P.success_curves(ax, [r["m"] for r in rs], [r["success_rate"] for r in rs], method,
-                             [r["trials"] for r in rs], STYLE[method])
+    fig, ax = P.success_figure(rows, METHODS, STYLE, "m")
     P.rate_axes(ax, "number of measurements m", f"success rate (relative error < {cfg['success_tol']:g}, up to sign)",
                 f"y = |B x*|, {cfg['k']} x {' x '.join(map(str, cfg['widths']))} random ReLU nets, {cfg['trials']} "
                 f"trials; GD: Adam lr {cfg['gd_lr']:g}, {cfg['gd_restarts']} x {cfg['gd_steps']} steps")

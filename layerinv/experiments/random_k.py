@@ -65,16 +65,7 @@ def add_arguments(parser):
     g.add_argument("--activation", choices=("relu", "leaky_relu"), default="relu",
                    help="activation of every layer (default relu; leaky_relu is the paper's second panel)")
     g.add_argument("--slope", type=_slope, default=0.1, help="leaky_relu slope (default 0.1)")
-    g.add_argument("--ks", type=A.int_list, default=None,
-                   help="latent sizes, e.g. 10,20,30 (default 10,20,...,130 for relu; 10,30,...,250 for "
-                        "leaky_relu)")
-    g.add_argument("--widths", type=A.widths, default=[250, 600], help="layer widths after k (default 250,600)")
-    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
-                   help="comma-separated subset of exact,linf,l1,gd (default all)")
-    g.add_argument("--noise", type=A.nonnegative_float, default=1e-9,
-                   help="x = G(z*) + e, e_j ~ U[-noise, noise] (absolute; default 1e-9 as in the paper)")
-    g.add_argument("--success-tol", type=A.positive_float, default=1e-3,
-                   help="success: ||z - z*|| / ||z*|| below this (default 1e-3)")
+    A.add_sweep_arguments(g, METHODS, "10,20,...,130 for relu; 10,30,...,250 for leaky_relu")
     g.add_argument("--residual-tol", type=A.positive_float, default=1e-6,
                    help="fit: ||G(z) - x|| / ||x|| below this (default 1e-6)")
     A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS, stop_rtol=True, trials=True,
@@ -110,14 +101,8 @@ def ceiling(k, n1, activation="relu"):
 def instance(seed, key, k, widths, activation, slope, noise):
     """The planted instance ``(G, z_star, x)`` drawn from ``trial_rng(seed, *key)``; the evaluation
     instance of (k, trial) has key (k, trial). The same for every method and any --jobs."""
-    from .. import ReLUNet
-
-    rng = C.trial_rng(seed, *key)
     act = ("leaky_relu", slope) if activation == "leaky_relu" else "relu"
-    G = ReLUNet.random([k] + list(widths), rng, activation=act)
-    z = rng.standard_normal(k)
-    x = C.add_noise(G(z), noise, "uniform", rng) if noise > 0 else G(z)
-    return G, z, x
+    return C.planted(seed, key, k, widths, act, noise)
 
 
 def run_method(G, x, method, gd, gd_rng):

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import _args as A
 from . import _common as C
-from .random_k import GD_LR, GD_STEPS, QUICK_GD_STEPS, gd_options, instance, run_method
+from .random_k import GD_LR, GD_STEPS, QUICK_GD_STEPS, gd_options, run_method
 
 DESCRIPTION = "seconds per inversion (mean, median) for each method at k = 10..110 on k x 250 x 600 nets"
 
@@ -41,14 +41,7 @@ SUMMARY_COLUMNS = ["setting", "method", "runs", "mean_seconds", "median_seconds"
 
 def add_arguments(parser):
     g = A.add_common_arguments(parser, trials=200, out="results/timing")
-    g.add_argument("--ks", type=A.int_list, default=None, help="latent sizes (default 10,30,50,70,90,110)")
-    g.add_argument("--widths", type=A.widths, default=[250, 600], help="layer widths after k (default 250,600)")
-    g.add_argument("--methods", type=A.choice_list(METHODS), default=list(METHODS),
-                   help="subset of exact,linf,l1,gd (default all)")
-    g.add_argument("--noise", type=A.nonnegative_float, default=1e-9,
-                   help="x = G(z*) + U[-noise, noise] (absolute; default 1e-9)")
-    g.add_argument("--success-tol", type=A.positive_float, default=1e-3,
-                   help="success: ||z - z*|| / ||z*|| below this (default 1e-3; reported beside the times)")
+    A.add_sweep_arguments(g, METHODS, ",".join(map(str, DEFAULT_KS)))
     A.add_gd_arguments(g, lr=GD_LR, steps=GD_STEPS, quick_steps=QUICK_GD_STEPS, stop_rtol=True, trials=True)
     g.add_argument("--no-mnist", action="store_true", help="skip the MNIST generator row")
 
@@ -152,7 +145,7 @@ def run(args):
     t0 = time.perf_counter()
     with C.single_thread(torch="gd" in cfg["methods"]):
         # warm-up: imports, torch start-up and caches are not part of any timing
-        Gw, zw, xw = instance(args.seed, (_MNIST_KEY + 1, 0), ks[0], cfg["widths"], "relu", 0.1, cfg["noise"])
+        Gw, zw, xw = C.planted(args.seed, (_MNIST_KEY + 1, 0), ks[0], cfg["widths"], noise=cfg["noise"])
         _timed_trial(cfg, "warmup", Gw, zw, xw, (_MNIST_KEY + 1, 0))
         jobs = [(k, i) for k in ks for i in range(trials)] + ([(MNIST, i) for i in range(trials)] if G_mnist else [])
         for setting, i in tqdm(jobs, desc="timing", disable=args.quiet):
@@ -164,7 +157,7 @@ def run(args):
                 x = C.add_noise(x0, cfg["noise"], "uniform", rng) if cfg["noise"] > 0 else x0
                 rows += _timed_trial(cfg, MNIST, G_mnist, z, x, key)
             else:
-                G, z, x = instance(args.seed, (setting, i), setting, cfg["widths"], "relu", 0.1, cfg["noise"])
+                G, z, x = C.planted(args.seed, (setting, i), setting, cfg["widths"], noise=cfg["noise"])
                 rows += _timed_trial(cfg, setting, G, z, x, (setting, i))
     seconds = time.perf_counter() - t0
     summary = summarize(rows, args.success_tol)

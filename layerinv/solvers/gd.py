@@ -12,17 +12,14 @@ import numpy as np
 
 from .._threads import one_torch_thread
 from ..result import Result
+from .._torch import require_torch
 from ._common import is_phase, op_residual, relative_residual, summary_record
 
 __all__ = ["gd_fit", "invert_gd", "recover_gd", "torch_layers", "torch_forward"]
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        raise ImportError("method='gd' needs PyTorch: pip install torch==2.13.0 (CPU build)") from None
-    return torch
+    return require_torch("method='gd'")
 
 
 def torch_layers(G, torch, dtype):

@@ -1,0 +1,85 @@
+"""Mutation testing of layerinv's core, one module group at a time (mutmut 3; not part of CI).
+
+    python tools/mutate.py GROUP [--children N] [--sync-only]   # GROUP from [tool.layerinv.mutation]
+    python tools/mutate.py --list
+
+Shared mutmut settings live in ``[tool.mutmut]`` of pyproject.toml; each group in
+``[tool.layerinv.mutation.<group>]`` names the files to mutate (``only_mutate``) and the fast test subset
+that can kill them (``tests``: pytest arguments). The working tree is copied to ``.mutation/<group>/``
+(git-ignored; mutmut's cache lives there, so a re-run only re-tests what changed), the group's settings
+are appended to the copy's ``[tool.mutmut]``, and ``mutmut run`` runs there under ``nice -n 10``.
+Afterwards: ``cd .mutation/<group> && mutmut results`` (survivors), ``mutmut show <name>`` (a diff),
+``mutmut export-cicd-stats`` (counts). See docs/testing.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def groups():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    return data["tool"]["layerinv"]["mutation"]
+
+
+def sync(dest):
+    """Copy the working tree (tracked and untracked, not ignored files) into ``dest``."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src, dst = ROOT / rel, dest / rel
+        if not src.is_file():
+            continue
+        if dst.exists() and dst.stat().st_mtime >= src.stat().st_mtime and dst.stat().st_size == src.stat().st_size:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst)
+
+
+def configure(dest, group):
+    text = (ROOT / "pyproject.toml").read_text("utf-8")
+    assert text.rstrip().splitlines()[-1].strip() and "[tool.mutmut]" in text
+    # [tool.mutmut] must be the last table of pyproject.toml: the group's keys are appended to it
+    last = text.rfind("\n[")
+    assert text[last:].lstrip().startswith("[tool.mutmut]"), "[tool.mutmut] must be the last table"
+    extra = (f"only_mutate = {group['only_mutate']!r}\n"
+             f"pytest_add_cli_args_test_selection = {group['tests']!r}\n")
+    (dest / "pyproject.toml").write_text(text.rstrip() + "\n" + extra.replace("'", '"'), "utf-8")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("group", nargs="?")
+    p.add_argument("--list", action="store_true")
+    p.add_argument("--children", type=int, default=1, help="parallel mutant workers (default 1)")
+    p.add_argument("--sync-only", action="store_true", help="prepare .mutation/GROUP, do not run")
+    p.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run (default: all of the group)")
+    a = p.parse_args(argv)
+    g = groups()
+    if a.list or a.group is None:
+        for name, spec in g.items():
+            print(f"{name:12s} mutate {', '.join(spec['only_mutate'])}\n{'':12s} tests  {' '.join(spec['tests'])}")
+        return 0
+    if a.group not in g:
+        p.error(f"GROUP must be one of {', '.join(g)}; got {a.group!r}")
+    dest = ROOT / ".mutation" / a.group
+    dest.mkdir(parents=True, exist_ok=True)
+    sync(dest)
+    configure(dest, g[a.group])
+    if a.sync_only:
+        return 0
+    mutmut = Path(sys.executable).with_name("mutmut")
+    cmd = ["nice", "-n", "10", str(mutmut), "run", "--max-children", str(a.children), *a.mutants]
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.call(cmd, cwd=dest, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
