@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_rng", "as_float_array", "check_choice", "check_positive"]
+__all__ = ["as_rng", "as_float_array", "check_choice", "check_positive", "check_nonempty"]
 
 
 def as_rng(rng, name="rng"):
@@ -91,3 +91,12 @@ def check_positive(value, name, *, strict=True, integer=False, allow_none=False)
         bound = "> 0" if strict else ">= 0"
         raise ValueError(f"{name} must be {bound}; got {value!r}.")
     return int(value) if integer else float(value)
+
+
+def check_nonempty(v, name):
+    """Refuse an empty batch (shape (0, n)): the solvers answer one Result per observation, and a
+    batch with none has no answer to give. Returns ``v``."""
+    if v.ndim == 2 and v.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one observation (a batch needs >= 1 row); got an empty batch "
+                         f"of shape {v.shape}.")
+    return v

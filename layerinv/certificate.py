@@ -99,6 +99,10 @@ class LayerCertificate(Certificate):
     reason: str = ""
     observed: np.ndarray = field(default=None, repr=False)  # observed output rows (inpainting), or None
 
+    def __post_init__(self):  # its own read-only copy of x: later edits of the caller's array cannot change the proof
+        self.x = np.array(self.x, dtype=np.float64, copy=True)
+        self.x.setflags(write=False)
+
     def describe(self):
         """One sentence a person can read."""
         if self.kind == "range":

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import as_float_array, check_choice, check_positive
+from ._checks import as_float_array, check_choice, check_nonempty, check_positive
 from ._threads import one_blas_thread
 from .certificate import fit_lower_bound_unchecked
 from .network import ReLUNet
@@ -182,7 +182,7 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
     arr = as_float_array(x, "x")
     shape = arr.shape
     if arr.ndim == 2 and arr.shape[-1] == G.n:
-        flat = arr
+        flat = check_nonempty(arr, "x")
     elif arr.size == G.n:
         flat = arr.reshape(G.n)
     else:
@@ -242,4 +242,8 @@ def decompress(G, code):
     if not isinstance(G, ReLUNet):
         raise TypeError(f"G must be a layerinv.ReLUNet; got {type(G).__name__}.")
     _check_code(G, code)
-    return G(np.asarray(code.z, dtype=np.float64)).reshape(code.shape)
+    x = G(np.asarray(code.z, dtype=np.float64))
+    if int(np.prod(code.shape)) != x.size or min(code.shape, default=1) < 0:
+        raise ValueError(f"code.shape {tuple(code.shape)} (the original x's shape) does not hold the {x.size} decoded "
+                         f"numbers (z of shape {np.shape(code.z)}); the code was edited or is corrupt.")
+    return x.reshape(code.shape)

@@ -5,6 +5,7 @@ Validates once at the boundary (G, x, method, options), looks the method up in
 """
 from __future__ import annotations
 
+from ._checks import check_nonempty
 from ._threads import one_blas_thread
 from .network import ReLUNet
 from .result import Result
@@ -28,7 +29,7 @@ def invert(G, x, method="auto", **options):
     G : ReLUNet
         The generator (use ``ReLUNet.from_torch`` for a PyTorch ``nn.Sequential``).
     x : array_like, shape (n,) or (batch, n)
-        The observation(s).
+        The observation(s); a batch needs at least one row (an empty one raises ``ValueError``).
     method : {"auto", "exact", "linf", "l1", "milp", "gd"}
         * ``"exact"``: x = G(z) up to ``tol``. Per layer, rows with target above a threshold read
           off the data are equations, the others inequalities; one Cholesky least-squares solve when
@@ -73,7 +74,7 @@ def invert(G, x, method="auto", **options):
     """
     check_net(G)
     solver = get_solver(method)
-    x = G.check_output(x)
+    x = check_nonempty(G.check_output(x), "x")
     clean = solver.validate(options, f"invert(method={method!r})", G)
     return run_batch(solver.invert, (G,), x, clean)
 

@@ -3,7 +3,13 @@
 Every file is untrusted input. Nothing is unpickled; an array's header is read and its size
 checked against the bytes the file really holds (and against ``max_bytes``) *before* any memory
 is allocated, so a crafted header claiming a huge array raises a ``ValueError`` naming the file
-instead of a ``MemoryError``. Errors name the file and what is wrong with it.
+instead of a ``MemoryError``. A library file must hold exactly the entries its format names, each of
+the right type and shape (an edited ``n_layers``, an unknown ``version`` or a tampered code shape is
+refused, never read as something else). Errors name the file and what is wrong with it.
+
+Writers (:func:`write_npz`, :func:`write_npy`) use the path exactly as given (no suffix is
+appended) and refuse a directory or a missing folder with a ``ValueError``
+(:func:`check_writable`, which the CLI calls before it starts any work).
 
 Formats
 -------
@@ -25,7 +31,8 @@ from numpy.lib import format as npformat
 
 from .activations import Activation
 
-__all__ = ["MAX_BYTES", "read_npy", "read_npz", "write_npz", "save_net", "load_net", "save_code", "load_code"]
+__all__ = ["MAX_BYTES", "read_npy", "read_npz", "write_npz", "write_npy", "check_writable", "save_net", "load_net",
+           "save_code", "load_code"]
 
 #: Largest array (bytes) the readers accept unless told otherwise.
 MAX_BYTES = 1 << 32
@@ -110,18 +117,79 @@ def read_npz(path, what="archive", *, hint="", max_bytes=MAX_BYTES):
                          f"({type(exc).__name__}: {exc}).") from None
 
 
-def write_npz(path, arrays, *, compressed=False):
-    """Write ``{name: array}`` to ``path`` (.npz, no pickles; the name is used as given)."""
-    with open(path, "wb") as fh:
+def check_writable(path, what="output file"):
+    """``path`` as a string, or a ``ValueError`` when it names a folder or a file in a missing folder."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{what} {path!r} is a directory; name a file inside it instead.")
+    folder = os.path.dirname(path)
+    if folder and not os.path.isdir(folder):
+        raise ValueError(f"{what} {path!r} cannot be written: its folder {folder!r} does not exist.")
+    return path
+
+
+def _open_for_writing(path, what):
+    path = check_writable(path, what)
+    try:
+        return open(path, "wb")
+    except OSError as exc:
+        raise ValueError(f"{what} {path!r} cannot be written ({type(exc).__name__}: {exc.strerror or exc}).") from None
+
+
+def write_npz(path, arrays, *, compressed=False, what="output file"):
+    """Write ``{name: array}`` to ``path`` (.npz, no pickles; the name is used exactly as given).
+
+    A path naming a directory, a missing folder or an unwritable place raises ``ValueError``
+    naming ``what`` and the path.
+    """
+    with _open_for_writing(path, what) as fh:
         (np.savez_compressed if compressed else np.savez)(fh, **arrays)
     return path
 
 
-def _check_format(data, path, what, fmt, writer):
+def write_npy(path, array, *, what="output file"):
+    """Write one array to ``path`` (.npy; the name is used exactly as given, no suffix added)."""
+    with _open_for_writing(path, what) as fh:
+        np.save(fh, np.asarray(array), allow_pickle=False)
+    return path
+
+
+def _check_format(data, path, what, fmt, writer, version):
     if str(data.get("format", "")) != fmt:
         keys = ", ".join(sorted(data)) or "none"
         raise ValueError(f"{what} {path!r} was not written by {writer}: its 'format' entry is missing or not "
                          f"{fmt!r} (keys found: {keys}).")
+    v = data.get("version")
+    if v is None or v.shape != () or v.dtype.kind not in "iu" or int(v) != version:
+        got = "missing" if v is None else f"{v.dtype} of shape {v.shape}" if v.shape != () else repr(v.item())
+        raise ValueError(f"{what} {path!r} has format version {got}; this layerinv reads version {version} "
+                         "(written by another layerinv version, or edited).")
+
+
+_KINDS = {"int": ("iu", "an integer"), "float": ("iuf", "a real number"), "str": ("U", "a string"),
+          "bool": ("b", "a bool")}
+
+
+def _entry(data, key, kind, ndim=0):
+    """``data[key]`` checked to be a ``kind`` array with ``ndim`` dimensions (a scalar by default)."""
+    a = data[key]
+    kinds, words = _KINDS[kind]
+    if a.ndim != ndim or a.dtype.kind not in kinds:
+        want = words if ndim == 0 else f"a {ndim}-D array of {kind}s"
+        got = f"{a.dtype} {a.item()!r}" if a.ndim == 0 and a.dtype.kind in "biufU" else f"{a.dtype} of shape {a.shape}"
+        raise ValueError(f"its {key!r} entry must be {want}; got {got}")
+    return a.item() if ndim == 0 else a
+
+
+def _exact_keys(data, expected, path, what, note=""):
+    """The file must hold exactly ``expected`` entries: none missing, none extra."""
+    missing = [k for k in expected if k not in data]
+    if missing:
+        raise ValueError(f"{what} {path!r} is incomplete: entry {missing[0]!r} is missing{note}.")
+    extra = sorted(set(data) - set(expected))
+    if extra:
+        raise ValueError(f"{what} {path!r} holds entries its format does not have: {', '.join(map(repr, extra))}"
+                         f"{note}; the file was edited or is corrupt.")
 
 
 # ---------------------------------------------------------------------------------------------- networks
@@ -133,29 +201,44 @@ def save_net(path, G):
         arrays[f"b{i}"] = np.asarray(L.bias)
         arrays[f"act{i}"] = np.array(L.activation.name)
         arrays[f"slope{i}"] = np.array(L.activation.slope)
-    write_npz(path, arrays)
+    write_npz(path, arrays, what="network file")
 
 
 def load_net(path, cls=None):
-    """Read a network written by :func:`save_net` (an instance of ``cls``, default ``ReLUNet``)."""
+    """Read a network written by :func:`save_net` (an instance of ``cls``, default ``ReLUNet``).
+
+    The file must be exactly what :func:`save_net` writes: the right ``format`` and ``version``,
+    a positive integer ``n_layers``, and exactly the entries of that many layers (an edited
+    ``n_layers`` or a missing or extra entry is refused, never read as a shorter net).
+    """
     if cls is None:
         from .network import ReLUNet as cls
     path = os.fspath(path)
-    data = read_npz(path, "network file", hint=" written by ReLUNet.save")
-    _check_format(data, path, "network file", _NET_FORMAT, "ReLUNet.save")
+    what = "network file"
+    data = read_npz(path, what, hint=" written by ReLUNet.save")
+    _check_format(data, path, what, _NET_FORMAT, "ReLUNet.save", _NET_VERSION)
     try:
-        d = int(data["n_layers"])
-        weights = [data[f"W{i}"] for i in range(d)]
-        biases = [data[f"b{i}"] for i in range(d)]
-        records = [(str(data[f"act{i}"]), float(data[f"slope{i}"])) for i in range(d)]
-    except KeyError as exc:
-        raise ValueError(f"network file {path!r} is incomplete: entry {exc.args[0]!r} is missing.") from None
-    try:
+        d = _entry(data, "n_layers", "int") if "n_layers" in data else None
+        if d is None:
+            raise ValueError("its 'n_layers' entry is missing")
+        if d < 1:
+            raise ValueError(f"its 'n_layers' entry must be a positive integer; got {d}")
+        if d > len(data):
+            raise ValueError(f"its 'n_layers' entry says {d} layers but the file holds only {len(data)} entries")
+        layer_keys = [f"{p}{i}" for i in range(d) for p in ("W", "b", "act", "slope")]
+        _exact_keys(data, ["format", "version", "n_layers"] + layer_keys, path, what,
+                    note=f" (its 'n_layers' entry says {d} layer{'s' if d > 1 else ''})")
+        weights = [_entry(data, f"W{i}", "float", 2) for i in range(d)]
+        biases = [_entry(data, f"b{i}", "float", 1) for i in range(d)]
+        records = [(_entry(data, f"act{i}", "str"), float(_entry(data, f"slope{i}", "float"))) for i in range(d)]
         acts = [Activation.from_record(name, slope, f"layer {i}'s activation", i == d - 1)
                 for i, (name, slope) in enumerate(records)]
         return cls(weights, biases, acts)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"network file {path!r} holds an invalid network: {exc}") from None
+        msg = str(exc)
+        if msg.startswith(f"{what} {path!r}"):
+            raise ValueError(msg) from None
+        raise ValueError(f"{what} {path!r} holds an invalid network: {msg.rstrip('.')}.") from None
 
 
 # ---------------------------------------------------------------------------------------------- codes
@@ -173,31 +256,69 @@ def save_code(path, code):
               "relative_error": np.asarray(code.relative_error, dtype=np.float64),
               "psnr": np.asarray(code.psnr, dtype=np.float64), "peak": np.array(code.peak),
               "t": t, "has_t": np.array(code.t is not None), "t_lower": np.asarray(code.t_lower, dtype=np.float64)}
-    write_npz(path, arrays)
+    write_npz(path, arrays, what="code file")
 
 
 def load_code(path):
-    """Read a code written by :func:`save_code` (an untrusted file: nothing is unpickled)."""
+    """Read a code written by :func:`save_code` (an untrusted file: nothing is unpickled).
+
+    Every entry's type and shape is checked, and they must agree with each other (the latent with
+    ``dims``, the original ``shape`` and the per-signal distortions with the batch), so a tampered
+    file raises a ``ValueError`` naming the file and the entry.
+    """
     from .compress import DTYPES, Code
 
     path = os.fspath(path)
-    d = read_npz(path, "code file", hint=" written by save_code")
+    what = "code file"
+    d = read_npz(path, what, hint=" written by save_code")
     if str(d.get("format", "")) != _CODE_FORMAT:
         raise ValueError(f"code file {path!r} was not written by layerinv's save_code (no {_CODE_FORMAT!r} "
                          "format entry).")
+    _check_format(d, path, what, _CODE_FORMAT, "save_code", _CODE_VERSION)
+    _exact_keys(d, ["format", "version", "z", "shape", "dims", "fingerprint", "method", "size", "ratio",
+                    "relative_error", "psnr", "peak", "t", "has_t", "t_lower"], path, what)
     try:
-        z = d["z"]
-        if z.dtype.name not in DTYPES or z.ndim not in (1, 2) or not np.all(np.isfinite(z)):
-            raise ValueError(f"its latent must be a finite 1-D or 2-D {'/'.join(DTYPES)} array; got {z.dtype} "
-                             f"of shape {z.shape}")
-        dims = [int(v) for v in d["dims"]]
-        if z.shape[-1] != dims[0]:
-            raise ValueError(f"its latent has {z.shape[-1]} entries but the network's k is {dims[0]}")
-        scal = lambda a: a.item() if a.ndim == 0 else a  # noqa: E731
-        return Code(z, tuple(int(v) for v in d["shape"]), dims, str(d["fingerprint"]), str(d["method"]),
-                    int(d["size"]), float(d["ratio"]), scal(d["relative_error"]), scal(d["psnr"]),
-                    float(d["peak"]), d["t"] if bool(d["has_t"]) else None, scal(d["t_lower"]))
-    except KeyError as exc:
-        raise ValueError(f"code file {path!r} is incomplete: entry {exc.args[0]!r} is missing.") from None
+        return Code(*_code_fields(d, DTYPES))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"code file {path!r} is invalid: {exc}.") from None
+        raise ValueError(f"code file {path!r} is invalid: {str(exc).rstrip('.')}.") from None
+
+
+def _code_fields(d, dtypes):
+    """The arguments of ``Code`` from a code file's entries, each checked (ValueError naming it)."""
+    z = d["z"]
+    if z.dtype.name not in dtypes or z.ndim not in (1, 2) or z.size == 0 or not np.all(np.isfinite(z)):
+        raise ValueError(f"its latent must be a finite, non-empty 1-D or 2-D {'/'.join(dtypes)} array; got {z.dtype} "
+                         f"of shape {z.shape}")
+    dims = [int(v) for v in _entry(d, "dims", "int", 1)]
+    if len(dims) < 2 or min(dims) < 1:
+        raise ValueError(f"its 'dims' entry must list at least two positive sizes [k, ..., n]; got {dims}")
+    if z.shape[-1] != dims[0]:
+        raise ValueError(f"its latent has {z.shape[-1]} entries but the network's k is {dims[0]}")
+    batch = z.shape[0] if z.ndim == 2 else None
+    shape = tuple(int(v) for v in _entry(d, "shape", "int", 1))
+    ok = (shape == (batch, dims[-1])) if batch is not None else (min(shape, default=1) >= 1
+                                                                 and math.prod(shape) == dims[-1])
+    if not ok:
+        want = f"({batch}, {dims[-1]})" if batch is not None else f"a shape with {dims[-1]} entries"
+        raise ValueError(f"its 'shape' entry (the original x's shape) must be {want} to match its latent and "
+                         f"dims; got {shape}")
+    per = (lambda key: _entry(d, key, "float")) if batch is None else \
+        (lambda key: _batch_entry(d, key, batch))
+    rel, psnr, t_lower = per("relative_error"), per("psnr"), per("t_lower")
+    has_t = _entry(d, "has_t", "bool")
+    t = _entry(d, "t", "float", 1 if batch is None else 2) if has_t else None
+    if t is not None and t.shape != ((len(dims) - 1,) if batch is None else (batch, len(dims) - 1)):
+        raise ValueError(f"its 't' entry must hold one value per layer ({len(dims) - 1}) per signal; got shape "
+                         f"{t.shape}")
+    fp = _entry(d, "fingerprint", "str")
+    if len(fp) != 64 or any(c not in "0123456789abcdef" for c in fp):
+        raise ValueError(f"its 'fingerprint' entry must be a SHA-256 hex digest (64 hex digits); got {fp[:80]!r}")
+    return (z, shape, dims, fp, _entry(d, "method", "str"), int(_entry(d, "size", "int")),
+            float(_entry(d, "ratio", "float")), rel, psnr, float(_entry(d, "peak", "float")), t, t_lower)
+
+
+def _batch_entry(d, key, batch):
+    a = _entry(d, key, "float", 1)
+    if a.shape != (batch,):
+        raise ValueError(f"its {key!r} entry must hold one value per signal ({batch}); got shape {a.shape}")
+    return a

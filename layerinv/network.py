@@ -65,7 +65,8 @@ class ReLUNet:
     Parameters
     ----------
     weights : sequence of array_like
-        ``weights[i]`` has PyTorch's (out, in) shape (n_i, n_{i-1}).
+        ``weights[i]`` has PyTorch's (out, in) shape (n_i, n_{i-1}). The network keeps read-only
+        copies of the weights and biases: editing the arrays passed in later does not change it.
     biases : sequence of (array_like or None), optional
         ``biases[i]`` of shape (n_i,), or None for no bias.
     activations : sequence, optional
@@ -109,6 +110,9 @@ class ReLUNet:
             else:
                 b = as_float_array(b, f"biases[{i}]", shape=(W.shape[0],))
             a = Activation.parse(act, f"activations[{i}]", last=(i == d - 1))
+            # Our own read-only copies: the caller's arrays (or torch tensors sharing memory) stay
+            # theirs to edit, and later edits cannot change G (nor caches built from it, e.g. gd's).
+            W, b = np.array(W, copy=True), np.array(b, copy=True)
             W.setflags(write=False)
             b.setflags(write=False)
             layers.append(Layer(W, b, a))
@@ -194,6 +198,8 @@ class ReLUNet:
             The last layer's activation; defaults to ``activation``.
         """
         rng = as_rng(rng)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be True or False; got {bias!r}.")
         if isinstance(dims, (str, bytes)) or not hasattr(dims, "__len__") or len(dims) < 2:
             raise ValueError(f"dims must be a list [k, n_1, ..., n_d] of at least two sizes; got {dims!r}.")
         for i, n in enumerate(dims):

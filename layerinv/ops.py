@@ -331,6 +331,18 @@ class PhaseRetrieval(Operator):
         op.B, op.m, op.n = B, B.m, B.n
         return op
 
+    def check_measurement(self, y, name="y"):
+        """Validate magnitudes of shape (m,) or (batch, m): like every operator's, and none negative
+        (``|B x| >= 0``; clip noisy magnitudes with ``np.maximum(y, 0)`` first)."""
+        y = super().check_measurement(y, name)
+        if np.any(y < 0):
+            bad = np.argwhere(y < 0)[0]
+            where = f"{name}[{', '.join(map(str, bad))}]"
+            raise ValueError(f"{name} holds magnitudes |B x| of phase retrieval, which are never negative; got "
+                             f"{int(np.sum(y < 0))} negative entries (e.g. {where} = {y[tuple(bad)]:.3g}). Clip "
+                             f"noisy magnitudes with np.maximum({name}, 0).")
+        return y
+
     def _apply(self, x):
         return np.abs(self.B._apply(x))
 

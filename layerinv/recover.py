@@ -31,6 +31,7 @@ about ten iterations from an LP start, hence ``auto``.
 """
 from __future__ import annotations
 
+from ._checks import check_nonempty
 from .invert import check_net, run_batch
 from .ops import Identity, Operator
 from .solvers import get_solver, names_for, options_doc
@@ -61,7 +62,7 @@ def recover(G, op, y, method="auto", **options):
         The measurement operator (input size n): ``Identity``, ``Inpainting``, ``GaussianCS``,
         ``LinearOperator`` or ``PhaseRetrieval``.
     y : array_like, shape (m,) or (batch, m)
-        The measurement(s).
+        The measurement(s); a batch needs at least one row (an empty one raises ``ValueError``).
     method : str
         See :func:`methods_for` for the methods of each operator:
 
@@ -104,7 +105,7 @@ def recover(G, op, y, method="auto", **options):
     if op.n != G.n:
         raise ValueError(f"op must act on G's output: op's input size is {op.n} but G's output size is {G.n}.")
     solver = get_solver(method, op=op)
-    y = op.check_measurement(y)
+    y = check_nonempty(op.check_measurement(y), "y")
     if isinstance(op, Identity):
         clean = solver.validate(options, f"recover(method={method!r}) on Identity", G)
         return run_batch(solver.invert, (G,), y, clean)

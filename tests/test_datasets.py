@@ -298,14 +298,37 @@ def test_holdout_split(seed):
 
 
 # ---------------------------------------------------------------------------------------------- reference decoders
+REF_FILES = ("lei2019_vae_relu_20_60_784.npz", "lei2019_vae_leakyrelu_20_200_500_784.npz")
+
+
 def _reference_dir():
+    """Where the paper's reference decoders are: $LAYERINV_REFERENCE_NETS, else shared/reference_nets in
+    the repository root or in the folder above it (the checkout's location does not matter: paths are
+    resolved from this file's repository root). Returns (folder or None, the reason for a skip)."""
+    root = Path(__file__).resolve().parents[1]
     env = os.environ.get("LAYERINV_REFERENCE_NETS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "reference_nets"
+    candidates = [Path(env)] if env else [root / "shared" / "reference_nets", root.parent / "shared" / "reference_nets"]
+    for c in candidates:
+        if all((c / f).is_file() for f in REF_FILES):
+            return c, ""
+    where = " or ".join(str(c) for c in candidates)
+    how = "LAYERINV_REFERENCE_NETS is set but" if env else "set LAYERINV_REFERENCE_NETS to the folder:"
+    return None, f"reference decoders ({', '.join(REF_FILES)}) not found in {where} ({how} no such files there)"
 
 
-REF = _reference_dir()
-needs_ref = pytest.mark.skipif(not REF.is_dir(), reason=f"reference decoders not found at {REF} "
-                                                        "(set LAYERINV_REFERENCE_NETS)")
+REF, _REF_REASON = _reference_dir()
+needs_ref = pytest.mark.skipif(REF is None, reason=_REF_REASON)
+
+
+def test_reference_lookup_is_independent_of_the_working_directory(tmp_path, monkeypatch):
+    """The lookup depends on the repository root only, not on where pytest is started from."""
+    monkeypatch.delenv("LAYERINV_REFERENCE_NETS", raising=False)
+    here = _reference_dir()
+    monkeypatch.chdir(tmp_path)
+    assert _reference_dir() == here
+    monkeypatch.setenv("LAYERINV_REFERENCE_NETS", str(tmp_path))
+    found, reason = _reference_dir()
+    assert found is None and str(tmp_path) in reason and "is set" in reason
 
 
 @needs_ref

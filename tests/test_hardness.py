@@ -66,40 +66,83 @@ def test_milp_decides_random_3sat(seed):
             assert "no z in [−R, R]^k" in res.message
 
 
-def _check_claim(res, G, x, cl, truth):
-    """Whatever a method returns, a claimed preimage must be one and a claimed proof must be right."""
+def _check_claim(res, G, x, truth_exists, box=None):
+    """Whatever a method returns, a claimed preimage must be one and a claimed proof must be right.
+    Returns which claim was checked ("exact", "infeasible" or None)."""
     if res.status == "exact":
         assert np.max(np.abs(G(res.z) - x)) <= 1e-6 * max(np.max(np.abs(x)), 1.0)
-        assert truth is not None and satisfies(cl, decode(res.z))
+        assert truth_exists
+        return "exact"
     if res.status == "infeasible":
-        assert truth is None
+        assert not truth_exists, res.message
+        if box is not None:  # independent truth: the MILP finds no z in the box either
+            assert milp_invert(G, x, box=box).status == "infeasible"
+        return "infeasible"
+    return None
+
+
+def _layerwise_instances(seed):
+    """(G, x, a preimage exists, MILP box or None) where layer-wise makes claims either way: the SAT
+    networks at x = 0 (no claim expected: every unit inactive) and at an x with a negative entry (no
+    ReLU output is negative: a true `infeasible`); small expansive random nets at x = G(z*) and at
+    G(z*) + e, |e| <= 0.1 tol max|x| on the active entries (a true `exact`), and at G(z*) pushed off
+    the range on active entries (no preimage: checked by the MILP in the box [-50, 50]^k)."""
+    out = []
+    for cl, _ in _instances(5, seed):
+        G, x = sat_network(cl, n_vars=5)
+        out.append((G, x, is_satisfiable(cl, 5) is not None, None))
+        out.append((G, np.array([-1.0, 0.0]), False, None))
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        G = ReLUNet.random([4, 20, 60], rng)
+        z = rng.standard_normal(4)
+        x = G(z)
+        out.append((G, x, True, None))
+        e = 0.1 * 1e-6 * np.max(np.abs(x)) * rng.uniform(-1, 1, x.shape)  # within the default tol
+        out.append((G, x + np.where(x > 0, e, 0.0), True, None))
+        off = np.maximum(x + np.where(x > 0, 0.05 * rng.standard_normal(x.shape), 0.0), 0.0)
+        out.append((G, off, milp_invert(G, off, box=50.0).status == "exact", 50.0))
+    return out
 
 
 def test_layerwise_never_claims_a_wrong_preimage(seed):
-    """Layer-wise exact / linf on the SAT instances (expected to stop: x = 0 leaves every unit
-    inactive, so no layer's input is pinned); their outcomes are recorded, their claims checked."""
-    outcomes = []
-    for cl, _ in _instances(5, seed):
-        G, x = sat_network(cl, n_vars=5)
-        truth = is_satisfiable(cl, 5)
+    """Layer-wise exact / linf: every `exact` must be a preimage and every `infeasible` must be true.
+    The instances make both claims (asserted), so a method that claims wrongly fails here."""
+    claims = []
+    for G, x, exists, box in _layerwise_instances(seed):
         for method in ("exact", "linf"):
             res = invert(G, x, method=method)
-            outcomes.append((method, truth is not None, res.status))
-            _check_claim(res, G, x, cl, truth)
-    assert len(outcomes) == 8
+            claims.append(_check_claim(res, G, x, exists, box))
+    assert claims.count("exact") >= 2 and claims.count("infeasible") >= 4, claims
 
 
 def test_gd_never_claims_a_wrong_preimage():
-    """The CSGM baseline on the same instances: it reports a best point, never a proof."""
+    """The CSGM baseline never claims a proof, and the fit it reports is the real one: on satisfiable
+    instances started near a satisfying assignment it reaches G(z) = 0 and z decodes to a solution;
+    on unsatisfiable ones it cannot reach 0. Both cases run (asserted)."""
     pytest.importorskip("torch")
-    for cl, _ in _instances(5, 0)[1:3]:  # one satisfiable, one not
+    seen = set()
+    for cl, _ in _instances(5, 0):
         G, x = sat_network(cl, n_vars=5)
         truth = is_satisfiable(cl, 5)
-        res = invert(G, x, method="gd", rng=0, steps=100)
+        if truth is not None:
+            init = np.array(truth, dtype=float) + 0.05 * np.random.default_rng(1).standard_normal(5)
+            res = invert(G, x, method="gd", rng=0, init=init, steps=400, lr=0.01)
+        else:
+            res = invert(G, x, method="gd", rng=0, steps=100)
         assert res.status in ("max_iter", "converged")
-        _check_claim(res, G, x, cl, truth)
-        if truth is None:  # no preimage: gd cannot reach G(z) = 0
-            assert np.max(np.abs(G(res.z) - x)) > 0
+        assert _check_claim(res, G, x, truth is not None) is None  # gd proves nothing
+        fit = np.max(np.abs(G(res.z) - x))
+        assert res.info["loss"] == pytest.approx(float(np.sum((G(res.z) - x) ** 2)), rel=1e-9, abs=1e-300)
+        assert res.residual == pytest.approx(float(np.linalg.norm(G(res.z) - x)), rel=1e-9, abs=1e-300)
+        if fit <= 1e-6:  # a preimage found: it must decode to a satisfying assignment
+            assert truth is not None and satisfies(cl, decode(res.z))
+            seen.add("preimage")
+        else:
+            seen.add("no preimage")
+            if truth is None:  # no preimage exists: gd cannot reach G(z) = 0
+                assert fit > 0.1
+    assert seen == {"preimage", "no preimage"}
 
 
 def test_is_satisfiable_small_cases():

@@ -51,3 +51,44 @@ def test_round_trips_and_pickles(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.npy"):
         read_npy(tmp_path / "nope.npy")
 
+
+
+class _Payload:
+    """Unpickling this calls os.mkdir(marker): a visible side effect if any reader ever unpickles."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+        return (os.mkdir, (self.marker,))
+
+
+def test_pickle_payloads_never_run(tmp_path):
+    """A crafted .npz / .npy holding a pickled object whose unpickling has a side effect: every reader
+    refuses it with a ValueError and the payload never runs (kills a reader that loads with
+    allow_pickle=True and catches UnpicklingError)."""
+    from layerinv.io import load_code
+
+    marker = tmp_path / "payload_ran"
+    evil = np.array([_Payload(marker)], dtype=object)
+    net = tmp_path / "net.npz"
+    G = ReLUNet.random([2, 3], rng=0)
+    G.save(net)
+    arrays = dict(np.load(net))
+    arrays["W0"] = evil  # a network file whose weight entry is a pickle
+    np.savez(tmp_path / "evil_net.npz", **arrays)
+    np.savez(tmp_path / "evil_code.npz", format=np.array("layerinv.Code"), z=evil)
+    np.save(tmp_path / "evil.npy", evil, allow_pickle=True)
+    with pytest.raises(ValueError, match="evil_net.npz.*Python objects"):
+        ReLUNet.load(tmp_path / "evil_net.npz")
+    with pytest.raises(ValueError, match="evil_code.npz"):
+        load_code(tmp_path / "evil_code.npz")
+    with pytest.raises(ValueError, match="evil.npy.*Python objects"):
+        read_npy(tmp_path / "evil.npy")
+    with pytest.raises(ValueError, match="evil_net.npz"):
+        read_npz(tmp_path / "evil_net.npz")
+    assert not marker.exists(), "a pickle payload ran"
+    # the payload is real: numpy's own pickle-enabled reader does run it
+    np.load(tmp_path / "evil.npy", allow_pickle=True)
+    assert marker.exists()

@@ -44,11 +44,11 @@ def test_docstrings_list_every_option():
 
 
 def test_validate_fills_defaults_and_cleans():
-    clean = SOLVERS["exact"].validate({"tol": 1}, "here")
-    assert clean == {"tol": 1.0, "time_limit": None} and isinstance(clean["tol"], float)
+    clean = SOLVERS["exact"].validate({"tol": 1e-3, "time_limit": 2}, "here")
+    assert clean == {"tol": 1e-3, "time_limit": 2.0} and isinstance(clean["time_limit"], float)
     clean = SOLVERS["auto"].validate({"lam": "auto", "starts": 0}, "here")
     assert clean["lam"] == "auto" and clean["starts"] == 0 and clean["polish"] is True
-    with pytest.raises(ValueError, match=r"The 'lam' option of here must be a finite real number >= 0, or 'auto'"):
+    with pytest.raises(ValueError, match=r"The 'lam' option of here must be a finite real number >= 0 and <= 1e\+150, or 'auto'"):
         SOLVERS["auto"].validate({"lam": "big"}, "here")
     with pytest.raises(ValueError, match="eps is a noise budget"):
         SOLVERS["milp"].validate({"eps": 0.1}, "here")

@@ -39,15 +39,15 @@ def test_unknown_method_and_options(G):
 
 
 @pytest.mark.parametrize("opts, match", [
-    (dict(method="exact", tol=-1.0), r"The 'tol' option of invert\(method='exact'\) must be a finite real number > 0; got -1.0"),
-    (dict(method="exact", tol=float("nan")), "'tol' option .* must be a finite real number > 0; got nan"),
-    (dict(method="linf", eps=-0.1), "'eps' option .* must be a finite real number >= 0, or None; got -0.1"),
-    (dict(method="linf", gap_tol="big"), "'gap_tol' option .* must be a finite real number >= 0; got 'big'"),
+    (dict(method="exact", tol=-1.0), r"The 'tol' option of invert\(method='exact'\) must be a finite real number > 0 and < 1; got -1.0"),
+    (dict(method="exact", tol=float("nan")), "'tol' option .* must be a finite real number > 0 and < 1; got nan"),
+    (dict(method="linf", eps=-0.1), "'eps' option .* must be a finite real number >= 0 and <= 1e\\+150, or None; got -0.1"),
+    (dict(method="linf", gap_tol="big"), "'gap_tol' option .* must be a finite real number >= 0 and < 1; got 'big'"),
     (dict(method="gd", rng=0, steps=0), "'steps' option .* must be an integer >= 1; got 0"),
     (dict(method="gd", rng=0, steps=2.5), "'steps' option .* must be an integer >= 1; got 2.5"),
-    (dict(method="gd", rng=0, lr=0), "'lr' option .* must be a finite real number > 0; got 0"),
+    (dict(method="gd", rng=0, lr=0), "'lr' option .* must be a finite real number > 0 and <= 1e\\+150; got 0"),
     (dict(method="gd", rng=0, init=np.ones(3)), r"init must have shape \(4,\)"),
-    (dict(method="exact", time_limit=0), "'time_limit' option .* must be a finite real number > 0, or None; got 0"),
+    (dict(method="exact", time_limit=0), "'time_limit' option .* must be a finite real number > 0 and <= 1e\\+150, or None; got 0"),
 ])
 def test_bad_option_values(G, opts, match):
     x = G(np.ones(4))

@@ -37,7 +37,8 @@ def main(argv=None):
         return 0
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:  # user errors: one clear line, no traceback
+    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:  # user errors (or a missing optional
+        # dependency, e.g. torch for --method gd): one clear line, no traceback
         print(f"layerinv {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from ..compress import DTYPES, compress, decompress
-from ..io import load_code, read_npy, save_code
+from ..io import check_writable, load_code, read_npy, save_code, write_npy
 from ..network import ReLUNet
 from ._options import add_method_arguments, method_options
 
@@ -28,11 +26,13 @@ def register(subparsers):
                               description="Decode x = G(z) from a code written by 'layerinv compress'.")
     d.add_argument("--net", required=True, help="the generator the code was made with (.npz)")
     d.add_argument("--code", required=True, help="code file written by 'layerinv compress' (.npz)")
-    d.add_argument("--out", required=True, help="where to write x (.npy, the original shape)")
+    d.add_argument("--out", required=True, help="where to write x (.npy format, the original shape; the name is "
+                                                "used exactly as given)")
     d.set_defaults(func=_decompress)
 
 
 def _compress(args):
+    check_writable(args.out, "--out file")  # before the work, not after
     G = ReLUNet.load(args.net)
     x = read_npy(args.x, "--x file")
     code = compress(G, x, args.method, dtype=args.dtype, peak=args.peak, **method_options(args))
@@ -43,9 +43,10 @@ def _compress(args):
 
 
 def _decompress(args):
+    check_writable(args.out, "--out file")
     G = ReLUNet.load(args.net)
     code = load_code(args.code)
     x = decompress(G, code)
-    np.save(args.out, x)
+    write_npy(args.out, x, what="--out file")  # the name exactly as given (np.save would append .npy)
     print(f"decoded {x.shape} from {code.z.shape[-1]} latent numbers; wrote {args.out}")
     return 0

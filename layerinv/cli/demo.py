@@ -5,6 +5,9 @@ import os
 
 
 def _demo(args):
+    from ..experiments._common import check_out_dir
+
+    check_out_dir(args.out)  # refuse a file before the run, not after it
     if args.nets == "random":
         from ..experiments import demo as mod
     else:

@@ -5,6 +5,10 @@ from ..experiments import EXPERIMENTS, load
 
 
 def _run(args):
+    if getattr(args, "out", None) is not None:
+        from ..experiments._common import check_out_dir
+
+        check_out_dir(args.out)  # refuse a file before the run, not after it
     print("\n".join(load(args.experiment).run(args)))
     return 0
 

@@ -8,13 +8,14 @@ from ._options import add_method_arguments, method_options
 
 def _invert(args):
     from ..invert import invert
-    from ..io import read_npy
+    from ..io import check_writable, read_npy, write_npy
     from ..network import ReLUNet
 
+    check_writable(args.out, "--out file")  # before the work, not after
     G = ReLUNet.load(args.net)
     x = read_npy(args.x, "--x file")
     res = invert(G, x, method=args.method, **method_options(args))
-    np.save(args.out, res.z)
+    write_npy(args.out, res.z, what="--out file")  # the name exactly as given (np.save would append .npy)
     print(res.summary())
     print(f"wrote z to {args.out}")
     return 0 if np.all(res.ok) else 1
@@ -27,6 +28,6 @@ def register(sub):
                                    "succeed (e.g. x is not in the range of G).")
     p.add_argument("--net", required=True, help="generator file written by ReLUNet.save (.npz)")
     p.add_argument("--x", required=True, help="observation(s), .npy of shape (n,) or (batch, n)")
-    p.add_argument("--out", required=True, help="where to write z (.npy)")
+    p.add_argument("--out", required=True, help="where to write z (.npy format; the name is used exactly as given)")
     add_method_arguments(p)
     p.set_defaults(func=_invert)

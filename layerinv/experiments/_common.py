@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["trial_rng", "trial_seed", "parallel_map", "single_thread", "run_trials", "timed_call", "groups",
            "error_count", "summarize", "write_csv", "read_csv", "write_json", "read_json", "write_results", "execute", "read_results",
-           "out_dir", "relative_error", "run_metadata", "add_noise"]
+           "out_dir", "check_out_dir", "relative_error", "run_metadata", "add_noise"]
 
 
 # ---------------------------------------------------------------------------------------------- seeding
@@ -211,9 +211,22 @@ def add_noise(x, level, kind, rng, *, scale="absolute"):
 
 
 # ---------------------------------------------------------------------------------------------- files
+def check_out_dir(path):
+    """``ValueError`` when the output folder ``path`` names an existing file (checked before a run)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--out {path!r} is an existing file; it must name a folder (created if missing).")
+    return path
+
+
 def out_dir(path):
-    """Create (if needed) and return the output folder."""
-    os.makedirs(path, exist_ok=True)
+    """Create (if needed) and return the output folder; ``ValueError`` when ``path`` is an existing
+    file or cannot be created."""
+    check_out_dir(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out folder {path!r} cannot be created ({type(exc).__name__}: "
+                         f"{exc.strerror or exc}).") from None
     return path
 
 

@@ -18,9 +18,16 @@ from .._checks import as_rng
 
 __all__ = ["Option", "check_all", "option_table",
            "TOL", "EPS", "GAP_TOL", "TIME_LIMIT", "STEPS", "LR", "RESTARTS", "LAM", "RNG", "INIT", "INITS",
-           "STOP_RTOL", "OBJECTIVE", "BOX", "TIGHTEN", "POLISH", "STARTS", "MILP_TIME_LIMIT", "STEP"]
+           "STOP_RTOL", "OBJECTIVE", "BOX", "TIGHTEN", "POLISH", "STARTS", "MILP_TIME_LIMIT", "STEP",
+           "MAX_FLOAT", "MILP_DEFAULT_TIME_LIMIT"]
 
 TYPES = ("float", "int", "bool", "str", "rng", "latent", "latents")
+
+#: Largest magnitude any float option accepts (unless its own ``high`` is lower). The solvers
+#: multiply, square and sum option values with the data; the square root of the largest double is
+#: about 1.3e154, so values beyond this could overflow to inf/NaN inside a solve, and no meaningful
+#: setting (seconds, noise budgets, box radii, step sizes) comes near it.
+MAX_FLOAT = 1e150
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,8 @@ class Option:
     doc : str
         The meaning, one sentence or two (used in docstrings and ``--help``).
     low, high : float, optional
-        Range of a number: ``low <= v <= high`` (``low < v`` with ``low_open``).
+        Range of a number: ``low <= v <= high`` (``low < v`` with ``low_open``, ``v < high`` with
+        ``high_open``). A float option without ``high`` is capped at :data:`MAX_FLOAT`.
     allow_none : bool
         ``None`` is accepted (and means what ``doc`` says).
     choices : tuple, optional
@@ -58,6 +66,7 @@ class Option:
     low: float | None = None
     high: float | None = None
     low_open: bool = False
+    high_open: bool = False
     allow_none: bool = False
     choices: tuple | None = None
     cli: bool = True
@@ -66,6 +75,11 @@ class Option:
     def __post_init__(self):
         if self.type not in TYPES:
             raise ValueError(f"Option type must be one of {', '.join(TYPES)}; got {self.type!r}.")
+
+    @property
+    def upper(self):
+        """The effective upper bound: ``high``, or :data:`MAX_FLOAT` for a float option without one."""
+        return MAX_FLOAT if self.high is None and self.type == "float" else self.high
 
     def rule(self):
         """The accepted values in words: ``"a finite real number > 0, or None"``."""
@@ -81,8 +95,8 @@ class Option:
             text = "an integer" if self.type == "int" else "a finite real number"
             if self.low is not None:
                 text += f" {'>' if self.low_open else '>='} {self.low:g}"
-            if self.high is not None:
-                text += f"{' and' if self.low is not None else ''} <= {self.high:g}"
+            if self.upper is not None:
+                text += f"{' and' if self.low is not None else ''} {'<' if self.high_open else '<='} {self.upper:g}"
             if self.choices:
                 text += ", or " + ", ".join(map(repr, self.choices))
         return text + (", or None" if self.allow_none else "")
@@ -119,7 +133,7 @@ class Option:
             raise self._fail(TypeError, value, where)
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             raise self._fail(ValueError, value, where)
-        if self.high is not None and value > self.high:
+        if self.upper is not None and (value >= self.upper if self.high_open else value > self.upper):
             raise self._fail(ValueError, value, where)
         return int(value) if t == "int" else float(value)
 
@@ -156,14 +170,19 @@ def option_table(spec, indent="    ", width=100):
 
 # ------------------------------------------------------------------------------ shared options
 TOL = Option("tol", "float", 1e-6, "relative fit tolerance: a layer's rows (or G(z) = x) must hold within "
-             "tol * max|target|; entries of x below -tol * max|x| put x outside a ReLU's range.",
-             low=0.0, low_open=True)
+             "tol * max|target|; entries of x below -tol * max|x| put x outside a ReLU's range. Relative, "
+             "so 0 < tol < 1 (tol >= 1 would accept any z).",
+             low=0.0, low_open=True, high=1.0, high_open=True)
 EPS = Option("eps", "float", None, "noise bound on x (absolute, output units): the top layer becomes the paper's "
              "fixed-eps feasibility problem; None minimises the misfit instead.", low=0.0, allow_none=True)
 GAP_TOL = Option("gap_tol", "float", 1e-6, "a certified bracket on a layer's optimum narrower than "
-                 "gap_tol * max|target| is accepted without an LP; 0 forces the LP.", low=0.0)
-TIME_LIMIT = Option("time_limit", "float", None, "seconds for one observation's whole call (None: no limit).",
-                    low=0.0, low_open=True, allow_none=True)
+                 "gap_tol * max|target| is accepted without an LP; 0 forces the LP. Relative, like tol: "
+                 "0 <= gap_tol < 1.", low=0.0, high=1.0, high_open=True)
+TIME_LIMIT = Option("time_limit", "float", None, "seconds for one observation's whole call (None: no clock "
+                    "limit; the method's work is bounded anyway: one polynomial-time LP per layer, or `steps` "
+                    "iterations).", low=0.0, low_open=True, allow_none=True)
+#: The MILP's default clock limit: branch and bound can take exponential time.
+MILP_DEFAULT_TIME_LIMIT = 60.0
 STEPS = Option("steps", "int", 1000, "iterations (Adam steps).", low=1)
 LR = Option("lr", "float", 0.01, "Adam learning rate.", low=0.0, low_open=True)
 RESTARTS = Option("restarts", "int", 1, "random starts z0 ~ N(0, I), run together as one batch.", low=1)
@@ -187,6 +206,6 @@ POLISH = Option("polish", "bool", True, "refine the LP answer by Gauss-Newton in
 STARTS = Option("starts", "int", 8, "deterministic quasi-random starts refined by Gauss-Newton besides the linf "
                 "answer; the lowest objective wins.", low=0)
 MILP_TIME_LIMIT = Option("milp_time_limit", "float", 10.0, "seconds for the MILP ladder where the exact pass "
-                         "is inconclusive.", low=0.0, low_open=True)
+                         "is inconclusive (always bounded; raise it for a harder net).", low=0.0, low_open=True)
 STEP = Option("step", "float", 1.0, "gradient step eta of projected gradient descent (halved when a step "
               "raises the fit).", low=0.0, low_open=True)

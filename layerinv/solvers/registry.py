@@ -102,7 +102,11 @@ _PGD = (replace(O.STEPS, default=50, doc="projected gradient iterations."), O.ST
         replace(O.STOP_RTOL, default=1e-6, doc="stop once ||x_new - x|| <= stop_rtol ||x|| (None: run every step)."),
         O.INIT, O.TIME_LIMIT)
 _MILP = (O.OBJECTIVE, replace(O.EPS, doc="noise budget for objective 'linf' / 'l1' (absolute output units)."),
-         O.BOX, O.TIME_LIMIT, O.TOL, O.TIGHTEN)
+         O.BOX, replace(O.TIME_LIMIT, default=O.MILP_DEFAULT_TIME_LIMIT,
+                        doc="seconds for one observation's whole call; branch and bound can take exponential "
+                            "time, hence a default limit (status 'time_limit' with the best point found when it "
+                            "runs out; None: no limit)."),
+         O.TOL, O.TIGHTEN)
 _AUTO = (O.TOL, O.GAP_TOL, O.TIME_LIMIT, O.POLISH,
          replace(O.LAM, default="auto", choices=("auto",),
                  doc="weight of ||z||^2 in the Gauss-Newton refinement; 'auto': the MAP estimate under z ~ N(0, I) "

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..._checks import as_float_array
+from ..._checks import as_float_array, check_nonempty
 from ...certificate import LayerCertificate
 from ...network import Layer, ReLUNet
 from ...result import LayerRecord, Result
@@ -78,7 +78,8 @@ def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=Non
                         f"no z at all has {what} <= {delta:.3g}.", cert=cert)
 
     if box is None:
-        R, box_msg = _default_box(G, x, rows)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: checked below, not warned about
+            R, box_msg = _default_box(G, x, rows)
     else:
         R, box_msg = box, f"box R = {box:.4g} given by the caller"
     info.update(box=R, box_source=box_msg)
@@ -97,7 +98,12 @@ def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=Non
     word = ("This is HiGHS's word (floating-point simplex and branch and bound, feasibility tolerance "
             f"{FEAS_TOL:g}), not a proof re-checked by layerinv.")
     try:
-        bounds = propagate(layers, R)
+        with np.errstate(over="ignore", invalid="ignore"):
+            bounds = propagate(layers, R)
+        if not all(np.all(np.isfinite(lu)) for b in bounds for lu in b) or not np.isfinite(R):
+            return done(None, "failed", f"the pre-activation bounds over the box (R = {R:.4g}) overflow the floating-"
+                                        "point range (weights or box too large for the MILP's big-M encoding); "
+                                        "no claim about x.")
         info["tighten_lps"] = 0
         if tighten and n_tighten_lps(layers, target, bounds):
             ts = time.perf_counter()
@@ -263,7 +269,7 @@ def check_call(G, x, rows, options, where, names=None):
     if x.shape[-1] != n_obs:
         what = "G's output" if rows is None else f"the {n_obs} observed rows"
         raise ValueError(f"x must have shape ({n_obs},) or (batch, {n_obs}) to match {what}; got {x.shape}.")
-    return x, rows, clean
+    return check_nonempty(x, "x"), rows, clean
 
 
 def milp_invert(G, x, *, rows=None, **options):
@@ -288,9 +294,10 @@ def milp_invert(G, x, *, rows=None, **options):
     **options
         ``objective`` ("exact", "linf" or "l1"), ``eps``, ``box`` (R; default read off the data and
         stated in ``Result.message`` and ``Result.info["milp"]["box"]``), ``time_limit`` (seconds
-        for the whole call), ``tol`` (relative fit tolerance of "exact", default 1e-6), ``tighten``
-        (bound tightening by LPs over the relaxation, at most half of ``time_limit``; off by default:
-        on the nets of docs/milp.md HiGHS's own presolve does most of it); see
+        for the whole call; default 60, None for no limit), ``tol`` (relative fit tolerance of
+        "exact", default 1e-6), ``tighten`` (bound tightening by LPs over the relaxation, at most
+        half of ``time_limit``; off by default: on the nets of docs/milp.md HiGHS's own presolve
+        does most of it); see
         ``layerinv.solvers.SOLVERS["milp"].options``.
 
     Returns
