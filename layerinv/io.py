@@ -172,8 +172,18 @@ def save_code(path, code):
               "size": np.array(code.size), "ratio": np.array(code.ratio),
               "relative_error": np.asarray(code.relative_error, dtype=np.float64),
               "psnr": np.asarray(code.psnr, dtype=np.float64), "peak": np.array(code.peak),
-              "t": t, "has_t": np.array(code.t is not None), "t_lower": np.asarray(code.t_lower, dtype=np.float64)}
+              "t": t, "has_t": np.array(code.t is not None), "t_lower": np.asarray(code.t_lower, dtype=np.float64),
+              "status": np.array(np.atleast_1d(code.info.get("status", "")), dtype=str),
+              "x_nonzero": np.array(code._x_nonzero())}
     write_npz(path, arrays)
+
+
+def _statuses(d):
+    """The inversion status(es) a code file records ("" for files written before it did)."""
+    st = d.get("status")
+    if st is None or st.size == 0:
+        return ""
+    return str(st.ravel()[0]) if st.size == 1 else [str(v) for v in st.ravel()]
 
 
 def load_code(path):
@@ -196,7 +206,8 @@ def load_code(path):
         scal = lambda a: a.item() if a.ndim == 0 else a  # noqa: E731
         return Code(z, tuple(int(v) for v in d["shape"]), dims, str(d["fingerprint"]), str(d["method"]),
                     int(d["size"]), float(d["ratio"]), scal(d["relative_error"]), scal(d["psnr"]),
-                    float(d["peak"]), d["t"] if bool(d["has_t"]) else None, scal(d["t_lower"]))
+                    float(d["peak"]), d["t"] if bool(d["has_t"]) else None, scal(d["t_lower"]),
+                    {"status": _statuses(d), "x_nonzero": bool(d["x_nonzero"]) if "x_nonzero" in d else True})
     except KeyError as exc:
         raise ValueError(f"code file {path!r} is incomplete: entry {exc.args[0]!r} is missing.") from None
     except (TypeError, ValueError) as exc:

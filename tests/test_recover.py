@@ -36,7 +36,9 @@ def test_inpainting_noisy_auto_polishes_linf(seed):
     y = op(x) + 1e-3 * rng.standard_normal(op.m)
     lin = recover(G, op, y, "linf")
     res = recover(G, op, y)
-    assert lin.status == "optimal" and res.method == "linf+gn" and res.ok
+    # linf alone may be "inconclusive": its top layer's input is not unique and the layer below cannot
+    # reproduce the chosen one (issue 10); the Gauss–Newton step repairs that
+    assert lin.status in ("optimal", "inconclusive") and res.method == "linf+gn" and res.ok
     assert res.residual <= lin.residual + 1e-15  # Gauss–Newton only ever lowers the fit
     assert res.residual == pytest.approx(np.linalg.norm(op(G(res.z)) - y) / np.linalg.norm(y), rel=1e-12)
 
