@@ -21,6 +21,9 @@ __all__ = ["Layer", "ReLUNet"]
 def _vectors(v, name, size, what):
     """``v`` as float64 of shape (size,) or (batch, size), else a ValueError naming ``what`` it must match."""
     v = as_float_array(v, name, ndim=(1, 2))
+    if v.ndim == 2 and v.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one row: a batch of shape (batch, {size}) with batch >= 1; "
+                         f"got {v.shape}.")
     if v.shape[-1] != size:
         raise ValueError(f"{name} must have shape ({size},) or (batch, {size}) to match {what}; got {v.shape}.")
     return v
@@ -109,6 +112,7 @@ class ReLUNet:
             else:
                 b = as_float_array(b, f"biases[{i}]", shape=(W.shape[0],))
             a = Activation.parse(act, f"activations[{i}]", last=(i == d - 1))
+            W, b = W.copy(), b.copy()  # our own read-only copies: the caller's arrays stay theirs
             W.setflags(write=False)
             b.setflags(write=False)
             layers.append(Layer(W, b, a))
@@ -193,6 +197,8 @@ class ReLUNet:
         output_activation : str or tuple, optional
             The last layer's activation; defaults to ``activation``.
         """
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be True or False; got {bias!r}.")
         rng = as_rng(rng)
         if isinstance(dims, (str, bytes)) or not hasattr(dims, "__len__") or len(dims) < 2:
             raise ValueError(f"dims must be a list [k, n_1, ..., n_d] of at least two sizes; got {dims!r}.")

@@ -331,6 +331,15 @@ class PhaseRetrieval(Operator):
         op.B, op.m, op.n = B, B.m, B.n
         return op
 
+    def check_measurement(self, y, name="y"):
+        """As :meth:`Operator.check_measurement`; magnitudes must also be >= 0."""
+        y = super().check_measurement(y, name)
+        if np.any(y < 0):
+            j = np.unravel_index(int(np.argmin(y)), y.shape)
+            raise ValueError(f"{name} must hold magnitudes |B x| >= 0 for phase retrieval; got {y[j]:.3g} at index "
+                             f"{tuple(int(v) for v in j) if y.ndim > 1 else int(j[0])}.")
+        return y
+
     def _apply(self, x):
         return np.abs(self.B._apply(x))
 

@@ -144,3 +144,44 @@ def test_compress_summary_is_honest():
     assert "below 1" in neg  # every ReLU output misses -1 by at least 1
     zero = compress(G, np.zeros(20)).summary()
     assert "absolute (x = 0) error 0" in zero and "e+299" not in zero
+
+
+# ---------------------------------------------------------------------------------- hostile inputs
+def test_relunet_copies_the_callers_arrays():
+    W = np.random.default_rng(0).standard_normal((8, 3))
+    b = np.zeros(8)
+    G = ReLUNet([W], [b])
+    W[0, 0] = 123.0  # the caller's array stays writable and theirs
+    b[0] = 5.0
+    assert G.layers[0].weight[0, 0] != 123.0 and G.layers[0].bias[0] == 0.0
+    assert not G.layers[0].weight.flags.writeable
+
+
+def test_empty_batch_is_refused():
+    G = ReLUNet.random([3, 8, 12], rng=0)
+    with pytest.raises(ValueError, match="at least one row"):
+        invert(G, np.zeros((0, 12)))
+
+
+@pytest.mark.parametrize("method, opts, name", [("exact", {"tol": 2.0}, "tol"), ("exact", {"tol": 1e300}, "tol"),
+                                                 ("linf", {"eps": 1e300}, "eps"), ("auto", {"tol": 1.5}, "tol")])
+def test_meaningless_tolerances_are_refused(method, opts, name):
+    G = ReLUNet.random([3, 8, 12], rng=0)
+    with pytest.raises(ValueError, match=f"'{name}' option"):
+        invert(G, G(np.ones(3)), method=method, **opts)
+
+
+def test_random_bias_must_be_bool():
+    with pytest.raises(TypeError, match="bias must be True or False; got 'yes'"):
+        ReLUNet.random([3, 8], rng=0, bias="yes")
+
+
+def test_negative_phase_retrieval_magnitudes_are_refused():
+    from layerinv import PhaseRetrieval, recover
+
+    G = ReLUNet.random([3, 8, 12], rng=0)
+    op = PhaseRetrieval(20, 12, rng=0)
+    y = op(G(np.ones(3)))
+    y[4] = -0.5
+    with pytest.raises(ValueError, match="magnitudes .* got -0.5 at index 4"):
+        recover(G, op, y)

@@ -158,6 +158,22 @@ def test_constant_net_within_tolerance_is_not_infeasible(method):
     assert res.certificate is None or not res.certificate.check()
 
 
+@settings(max_examples=60)
+@given(nets(), st.sampled_from(["linf", "l1"]))
+def test_noise_budget_never_says_infeasible_when_z_star_meets_it(net, method):
+    """x = G(z*) + e with e inside the budget: ``eps`` mode may fail to find z, never say infeasible."""
+    G, rng = net
+    z = _scale_latent(G, rng)
+    x0 = G(z)
+    e = rng.uniform(-1, 1, x0.shape)
+    eps = max(float(np.max(np.abs(x0))), 1e-3) * 1e-3
+    e *= 0.9 * eps / (np.max(np.abs(e)) if method == "linf" else np.sum(np.abs(e)))
+    res = invert(G, x0 + e, method=method, eps=eps)
+    event(res.status)
+    assert res.status != "infeasible", res.message
+    _check_ok(G, x0 + e, res)
+
+
 # ---------------------------------------------------------------------------------- certificates
 def _independent_fit(G, x, tol=TOL):
     """Whether the MILP finds a z with max|G(z) - x| <= tol max|x| in a generous box (small nets)."""

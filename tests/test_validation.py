@@ -39,9 +39,9 @@ def test_unknown_method_and_options(G):
 
 
 @pytest.mark.parametrize("opts, match", [
-    (dict(method="exact", tol=-1.0), r"The 'tol' option of invert\(method='exact'\) must be a finite real number > 0; got -1.0"),
-    (dict(method="exact", tol=float("nan")), "'tol' option .* must be a finite real number > 0; got nan"),
-    (dict(method="linf", eps=-0.1), "'eps' option .* must be a finite real number >= 0, or None; got -0.1"),
+    (dict(method="exact", tol=-1.0), r"The 'tol' option of invert\(method='exact'\) must be a finite real number > 0 and <= 1; got -1.0"),
+    (dict(method="exact", tol=float("nan")), "'tol' option .* must be a finite real number > 0 and <= 1; got nan"),
+    (dict(method="linf", eps=-0.1), r"'eps' option .* must be a finite real number >= 0 and <= 1e\+150, or None; got -0.1"),
     (dict(method="linf", gap_tol="big"), "'gap_tol' option .* must be a finite real number >= 0; got 'big'"),
     (dict(method="gd", rng=0, steps=0), "'steps' option .* must be an integer >= 1; got 0"),
     (dict(method="gd", rng=0, steps=2.5), "'steps' option .* must be an integer >= 1; got 2.5"),

@@ -110,7 +110,8 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
         elif out.status == "infeasible":
             if mode == "linf":  # top layer, fixed-eps form: the same proof with tolerance eps
                 certificate = prove(G, x, i, eps, observed=rows, time_limit=left(end))[0]
-            if all_unique and (certificate is not None or mode == "l1"):
+            l1_sound = mode == "l1" and (L.activation.has_inactive_region or L.activation.is_identity)
+            if all_unique and (certificate is not None or l1_sound):  # l1: rows exact for relu / identity only
                 fail_status = "infeasible"
                 fail_msg = f"x is not in the range of G: layer {i} proves it. {out.message}"
             else:

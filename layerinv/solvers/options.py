@@ -156,10 +156,11 @@ def option_table(spec, indent="    ", width=100):
 
 # ------------------------------------------------------------------------------ shared options
 TOL = Option("tol", "float", 1e-6, "relative fit tolerance: a layer's rows (or G(z) = x) must hold within "
-             "tol * max|target|; entries of x below -tol * max|x| put x outside a ReLU's range.",
-             low=0.0, low_open=True)
+             "tol * max|target|; entries of x below -tol * max|x| put x outside a ReLU's range. At most 1 "
+             "(a larger relative tolerance says nothing).", low=0.0, low_open=True, high=1.0)
 EPS = Option("eps", "float", None, "noise bound on x (absolute, output units): the top layer becomes the paper's "
-             "fixed-eps feasibility problem; None minimises the misfit instead.", low=0.0, allow_none=True)
+             "fixed-eps feasibility problem; None minimises the misfit instead. At most 1e150 (squares of larger "
+             "numbers overflow).", low=0.0, high=1e150, allow_none=True)
 GAP_TOL = Option("gap_tol", "float", 1e-6, "a certified bracket on a layer's optimum narrower than "
                  "gap_tol * max|target| is accepted without an LP; 0 forces the LP.", low=0.0)
 TIME_LIMIT = Option("time_limit", "float", None, "seconds for one observation's whole call (None: no limit).",
