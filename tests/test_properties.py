@@ -231,18 +231,18 @@ def test_ok_means_what_it_says(net, method, kind):
         assert np.isclose(res.residual, r, rtol=1e-9, atol=1e-300)
 
 
-@settings(max_examples=60)
-@given(nets(max_depth=3, outputs=["relu", ("leaky_relu", 0.2), "identity"]), st.sampled_from(["linf", "l1"]))
+@settings(max_examples=100)
+@given(nets(max_depth=4, outputs=["relu", ("leaky_relu", 0.2), "identity"]), st.sampled_from(["linf", "l1"]))
 def test_layerwise_ok_composes(net, method):
-    """On x = G(z*), an ``ok`` linf / l1 result either fits x or every layer's input was pinned (then
-    a lower layer's positive optimum is the honest per-layer answer): a non-unique choice above that
-    the layers below cannot reproduce is flagged, never ``ok``."""
+    """On x = G(z*), an ``ok`` linf / l1 result fits x: a non-unique choice above that the layers
+    below cannot reproduce is flagged (``inconclusive``), and a dead layer's rounding-noise target
+    does not become equation rows."""
     G, rng = net
     z = _scale_latent(G, rng)
     x = G(z)
     res = invert(G, x, method=method)
     event(res.status)
-    if res.ok and not all(r.unique for r in res.layers):
+    if res.ok:
         assert res.residual <= 1e-6, (res.residual, res.message)
 
 

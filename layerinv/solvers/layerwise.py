@@ -7,7 +7,7 @@ import numpy as np
 
 from ..certificate import prove
 from ..lp.kernels import solve_exact, solve_l1, solve_linf
-from ..lp.system import build_system
+from ..lp.system import _U, build_system
 from ..network import Layer
 from ..result import LayerRecord, Result
 from ._common import deadline, left, op_residual, relative_residual
@@ -58,6 +58,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
     records = []
     all_unique = True
     floor = 0.0  # noise floor of the current target (estimated by the layer above)
+    rounding = 0.0  # what rounding alone can put in the current target (the data reaching the layer above)
     certificate = None
     contradiction = None  # (layer, its optimum) when a non-unique choice above was not reachable
     fail_status, fail_msg = None, ""
@@ -87,7 +88,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
                 continue
             thr = _keep_determined(a, max(_threshold(a, 10.0, delta), 10.0 * floor), L.n_in, delta, floor)
         else:
-            base = 1e-9 * scale
+            base = max(1e-9 * scale, rounding)  # a dead layer's target is rounding noise: not "active" rows
             # 2x the data's own noise floor (bounded noise: -min x estimates it), but 10x the floor the
             # layer above estimated for a hidden target, whose errors are neither i.i.d. nor symmetric
             thr = eps if eps is not None else _keep_determined(
@@ -128,6 +129,8 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             contradiction = (i, out.lower)  # the input chosen above is not in this layer's range
         all_unique = all_unique and out.unique
         floor = out.extra.get("floor", 0.0)
+        rounding = 64 * _U * (float(np.max(np.abs(a))) + float(np.max(np.abs(L.bias), initial=0.0))) / max(
+            float(np.max(np.abs(L.weight))), 1e-300)
         a = out.h
     if fail_status is not None:
         return Result(np.full(G.k, np.nan), fail_status, fail_msg, np.nan, time.perf_counter() - t0, records,
