@@ -269,8 +269,8 @@ class LayerCertificate(Certificate):
                 f"target within {self.tol[self.layer]:.3g} of the re-derived one by at least {self.bound:.3g}.")
 
     def _atol(self, x):
-        if self.rtol is None:
-            return float(self.atol)
+        if self.rtol is None:  # absolute; a certificate built without one states the top layer's tolerance
+            return float(self.atol) if np.isfinite(self.atol) else float(self.tol[-1])
         scale = max(float(np.max(np.abs(x))), 1e-300)
         return self.rtol * scale
 
@@ -308,7 +308,9 @@ class LayerCertificate(Certificate):
         system = claim_system(L, a, T, nonneg)
         if self.y_E is None or self.y_I is None or self.y_E.shape != system.c_E.shape \
                 or self.y_I.shape != system.c_I.shape:
-            self.reason = "the multipliers do not match the layer's rows."
+            self.reason = (f"the multipliers do not match the layer's rows ({system.c_E.size} equation rows: those "
+                           f"whose target is pinned to within {T:.3g}, plus {system.c_I.size} inequality rows); "
+                           f"got {np.size(self.y_E)} and {np.size(self.y_I)}.")
             return False
         R = float(self.radius)
         if not (np.isfinite(R) and R > 0):
