@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lp.kernels import full_rank, lstsq, solve_linf
-from .lp.system import build_system, dual_bound
+from .lp.kernels import lstsq, solve_exact, solve_linf
+from .lp.system import _U, LayerSystem, build_system, dual_bound
 from .network import Layer
 
 __all__ = ["Certificate", "LayerCertificate", "FitBound", "fit_lower_bound"]
@@ -53,20 +53,169 @@ class Certificate:
         return self.describe()
 
 
+# ------------------------------------------------------------------------------- rigorous claims
+def _preimage(act, a, T):
+    """Outward-rounded interval ``[lo, hi]`` holding every pre-activation u with ``|act(u) - a| <= T``
+    (``-inf`` / ``inf`` where unbounded; an empty interval is ``[inf, -inf]``)."""
+    rnd = 2 * _U * (np.abs(a) + T)  # rounding of a -/+ T
+    lo_v, hi_v = a - T - rnd, a + T + rnd
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lo, hi, empty = act.inverse_interval(lo_v, hi_v)
+        out = []
+        for u, v, side in ((lo, lo_v, -1.0), (hi, hi_v, 1.0)):
+            fin = np.isfinite(u)
+            uf = np.where(fin, u, 0.0)
+            d = np.maximum(act.derivative(uf), 1e-300)
+            # evaluating act^-1: a few ulps of u, plus the argument's rounding magnified by 1 / act'(u)
+            err = 8 * _U * (np.abs(uf) + (np.abs(v) + 1.0) / d)
+            out.append(np.where(fin, u + side * err, u))
+    lo, hi = out
+    return np.where(empty, np.inf, lo), np.where(empty, -np.inf, hi)
+
+
+def claim_system(L, a, T, nonneg):
+    """The layer system whose ℓ∞ optimum is ``<= T`` for every input g with ``|act(W g + b) - a| <= T``
+    (so a certified bound above ``T`` proves no such g exists). Two-sided rows are equations (for
+    relu / identity ``W g + b ~ a``; otherwise rows scaled so that the pre-activation interval has
+    half-width T), one-sided rows inequalities; rows that constrain nothing are left out.
+    Also returns ``form``: per row, ``(||M_j||_1, |c_j|)`` for bounding the rounding in forming them."""
+    W, b = L.weight, L.bias
+    lo, hi = _preimage(L.activation, a, T)
+    two = np.isfinite(lo) & np.isfinite(hi)
+    up = ~np.isfinite(lo) & np.isfinite(hi)
+    down = np.isfinite(lo) & ~np.isfinite(hi)
+    E = np.flatnonzero(two)
+    if L.activation.has_inactive_region or L.activation.is_identity:  # u ~ a itself: unscaled rows
+        M_E, c_E = W[E], a[E] - b[E]
+    else:
+        m = 0.5 * (lo[E] + hi[E])
+        e = 0.5 * (hi[E] - lo[E])
+        e = e + 4 * _U * (np.abs(m) + e) + 1e-300
+        f = T / e
+        M_E, c_E = W[E] * f[:, None], (m - b[E]) * f
+    Iu, Id = np.flatnonzero(up), np.flatnonzero(down)
+    M_I = np.vstack([W[Iu], -W[Id]]) if Iu.size + Id.size else np.zeros((0, W.shape[1]))
+    c_I = np.concatenate([hi[Iu] - b[Iu] - T, b[Id] - lo[Id] - T])
+    system = LayerSystem(np.ascontiguousarray(M_E), c_E, M_I, c_I, E, np.concatenate([Iu, Id]), nonneg)
+    return system
+
+
+def _formation_error(system, T, R):
+    """Bound on how much forming the rows in floating point can move any row's value at ||h||_inf <= R."""
+    M = np.vstack([system.M_E, system.M_I])
+    c = np.concatenate([system.c_E, system.c_I + T])
+    if M.shape[0] == 0:
+        return 0.0
+    n = M.shape[1] + 4
+    return float(np.max(4 * n * _U * (np.abs(M).sum(axis=1) * R + np.abs(c) + T)))
+
+
+def carry(L, a, S, nonneg):
+    """One step down the chain: a point h for the input of layer ``L`` and a rigorous bound ``s`` on
+    ``||h - g||_inf`` for every input g whose output lies within ``S`` (ℓ∞) of ``a``.
+
+    The rows whose pre-activation is pinned to an interval of half-width e_j (``|act(u) - a_j| <= S``)
+    are weighted by ``1 / e_j``; h is their least-squares point, and with ``r`` its weighted residual,
+    ``||h - g||_2 <= || |r| + 1 ||_2 / sigma_min`` of the weighted rows (rounding bounded). ``s`` is
+    ``inf`` when those rows do not have full column rank (g is not pinned)."""
+    W, b = L.weight, L.bias
+    n = W.shape[1]
+    lo, hi = _preimage(L.activation, a, S)
+    rows = np.flatnonzero(np.isfinite(lo) & np.isfinite(hi))
+    if rows.size < n:
+        return None, np.inf
+    m = 0.5 * (lo[rows] + hi[rows])
+    e = 0.5 * (hi[rows] - lo[rows])
+    e = e + 4 * _U * (np.abs(m) + e)
+    e = np.maximum(e, 1e-300)
+    w = 1.0 / e
+    M = W[rows] * w[:, None]
+    c = (m - b[rows]) * w
+    sol = lstsq(M, c)
+    if sol is None or not np.all(np.isfinite(sol[0])):
+        return None, np.inf
+    h = sol[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        r = W[rows] @ h + b[rows] - m  # unweighted residual, then its rounding
+        rerr = (n + 4) * 2 * _U * (np.abs(W[rows]) @ np.abs(h) + np.abs(b[rows]) + np.abs(m))
+        v = (np.abs(r) + rerr) * w * (1 + 4 * _U) + 1.0
+        sv = np.linalg.svd(M, compute_uv=False)
+        sig = sv[-1] - 8 * (M.shape[0] + n) * _U * sv[0] * (1 + 1e-6)
+        if not (np.isfinite(sig) and sig > 0):
+            return h, np.inf
+        s = float(np.linalg.norm(v) * (1 + 4 * (rows.size + 2) * _U) / sig)
+    if nonneg:
+        h = np.maximum(h, 0.0)  # projection onto h >= 0, which holds g: the distance can only shrink
+    return h, (s if np.isfinite(s) else np.inf)
+
+
+def chain(G, x, atol, layer, observed=None):
+    """The target of ``layer`` re-derived from x, and how far the true one may be from it.
+
+    Returns ``(a, S)``: any z with ``||G(z) - x||_inf <= atol`` (on the observed rows) has layer
+    ``layer``'s output within ``S`` of ``a`` (ℓ∞); ``S = inf`` when the layers above do not pin it."""
+    a, S = x, float(atol)
+    for i in range(G.depth - 1, layer, -1):
+        L = _layer_of(G, i, observed)
+        nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
+        a, S = carry(L, a, S, nonneg)
+        if a is None or not np.isfinite(S):
+            return a, np.inf
+    return a, S
+
+
+def _layer_of(G, i, observed):
+    L = G.layers[i]
+    if i == G.depth - 1 and observed is not None:
+        L = Layer(L.weight[observed], L.bias[observed], L.activation)
+    return L
+
+
+def prove(G, x, layer, atol, *, rtol=None, observed=None, time_limit=None):
+    """Try to prove, at ``layer``, that no z has ``||G(z) - x||_inf <= atol`` (on the observed rows).
+
+    Returns ``(certificate or None, S, a, outcome)``: ``S`` the allowance carried to the layer's
+    target ``a``, ``outcome`` the layer's solve at tolerance S (its ``h`` is a point within the
+    allowance when its status is ``"exact"``)."""
+    a, S = chain(G, x, atol, layer, observed)
+    if a is None or not np.isfinite(S):
+        return None, S, a, None
+    L = _layer_of(G, layer, observed)
+    nonneg = layer > 0 and G.layers[layer - 1].activation.nonnegative
+    tols = [np.nan] * G.depth
+    tols[layer] = S
+    bad = L.activation.outside_range(a, S)
+    if bad.size:
+        cert = LayerCertificate(layer, "range", tols, G, x, rows=bad, observed=observed, rtol=rtol, atol=atol)
+        return (cert if cert.check() else None), S, a, None
+    system = claim_system(L, a, S, nonneg)
+    out = solve_exact(system, S, time_limit=time_limit)
+    if out.status != "infeasible" or out.bound is None:
+        return None, S, a, out
+    R = out.bound.radius if np.isfinite(out.bound.radius) else 1e6 * max(1.0, float(np.max(np.abs(a))))
+    cert = LayerCertificate(layer, "dual", tols, G, x, E={layer: system.E}, I=system.I, y_E=out.bound.y_E,
+                       y_I=out.bound.y_I, bound=out.bound.value, radius=R, observed=observed, rtol=rtol,
+                       atol=atol)
+    return (cert if cert.check() else None), S, a, out
+
+
 @dataclass
 class LayerCertificate(Certificate):
-    """A proof, checkable from G and x alone, that no z reproduces x within a stated tolerance.
+    """A proof, checkable from G and x alone, that no z has ``||G(z) - x||_inf <= tol`` (the user-level claim, end to end).
+
+    The tolerance is ``rtol * max|x|`` (``invert(method="exact")``'s ``tol``) or the absolute
+    ``atol`` (``eps`` of ``linf``). A layer below the top never sees x: the proof re-derives its
+    target from x (:func:`chain`) together with a rigorous bound S on how far the target of any such
+    z can be from it (the error the layers above allow, carried through the smallest singular value
+    of their pinned rows), and proves the layer's statement for every target within S.
 
     Two kinds:
 
-    * ``kind="range"``: some entries of the layer's target lie outside its activation's range (e.g.
-      below ``-tol`` for a ReLU output); ``rows`` lists them.
-    * ``kind="dual"``: multipliers ``y_E`` (equation rows ``E``) and ``y_I >= 0`` (inequality rows
-      ``I``) of layer ``layer``'s system give a lower bound ``bound > tol`` on the smallest ℓ∞
-      violation any input h with ``||h||_inf <= radius`` can achieve (see
-      :func:`layerinv.lp.system.dual_bound`; rounding is bounded rigorously). For a layer below the top,
-      the layers above are re-solved from x: their equation rows must have full column rank, so the
-      layer's target is the unique one any exact preimage must produce.
+    * ``kind="range"``: some entries of the layer's target lie outside its activation's range by
+      more than S; ``rows`` lists them.
+    * ``kind="dual"``: multipliers ``y_E`` (equation rows) and ``y_I >= 0`` (inequality rows) of the
+      layer's system (:func:`claim_system`) give a lower bound above S on the smallest ℓ∞ violation any
+      input h with ``||h||_inf <= radius`` can achieve (rounding bounded rigorously).
 
     ``check()`` re-derives everything from ``G`` and ``x`` (the ones stored, or ones you pass) and
     returns True only if the proof holds; ``reason`` then says why not.
@@ -77,11 +226,14 @@ class LayerCertificate(Certificate):
         The layer that proves it (0 = first layer, fed by z).
     kind : str
     tol : list of float
-        The per-layer tolerance: ``tol[i]`` is layer i's (absolute, in its output units).
+        ``tol[layer]`` is the allowance S on the layer's target the proof covers (absolute, in the
+        layer's output units; for the top layer the user's tolerance).
     bound : float
         For ``"dual"``: the certified lower bound on the layer's violation (> ``tol[layer]``).
     radius : float
         For ``"dual"``: the proof covers every h with ``||h||_inf <= radius``.
+    rtol, atol : float
+        The user-level tolerance: relative to max|x| (``rtol``) or absolute (``atol`` when rtol is None).
     """
 
     layer: int
@@ -98,6 +250,12 @@ class LayerCertificate(Certificate):
     radius: float = np.inf
     reason: str = ""
     observed: np.ndarray = field(default=None, repr=False)  # observed output rows (inpainting), or None
+    rtol: float = None
+    atol: float = np.nan
+
+    def __post_init__(self):
+        self.x = np.array(self.x, dtype=np.float64, copy=True)  # our own copy: the claim is about this x
+        self.x.setflags(write=False)
 
     def __post_init__(self):  # its own read-only copy of x: later edits of the caller's array cannot change the proof
         self.x = np.array(self.x, dtype=np.float64, copy=True)
@@ -105,87 +263,70 @@ class LayerCertificate(Certificate):
 
     def describe(self):
         """One sentence a person can read."""
+        claim = (f"no z has ||G(z) - x||_inf <= {self._atol(self.x):.3g}"
+                 + (f" (tol {self.rtol:g} x max|x|)" if self.rtol is not None else ""))
         if self.kind == "range":
-            return (f"{len(self.rows)} entries of the target of layer {self.layer} lie outside the range of its "
-                    f"{self.G.layers[self.layer].activation.name} activation (tolerance {self.tol[self.layer]:.3g}).")
-        return (f"layer {self.layer}: every input h with ||h||_inf <= {self.radius:.3g} violates the layer's "
-                f"rows by at least {self.bound:.3g} > tolerance {self.tol[self.layer]:.3g}.")
+            return (f"{claim}: {len(self.rows)} entries of the target of layer {self.layer} lie outside the range "
+                    f"of its {self.G.layers[self.layer].activation.name} activation by more than "
+                    f"{self.tol[self.layer]:.3g} (the error the layers above allow).")
+        return (f"{claim}: at layer {self.layer}, every input h with ||h||_inf <= {self.radius:.3g} misses every "
+                f"target within {self.tol[self.layer]:.3g} of the re-derived one by at least {self.bound:.3g}.")
+
+    def _atol(self, x):
+        if self.rtol is None:  # absolute; a certificate built without one states the top layer's tolerance
+            return float(self.atol) if np.isfinite(self.atol) else float(self.tol[-1])
+        scale = max(float(np.max(np.abs(x))), 1e-300)
+        return self.rtol * scale
 
     def check(self, G=None, x=None):
-        """Re-verify the proof from ``G`` and ``x`` alone; True when it holds."""
+        """Re-verify the user-level claim from ``G`` and ``x`` alone; True when it holds."""
         G = self.G if G is None else G
         x = self.x if x is None else np.asarray(x, dtype=np.float64)
         n_obs = G.n if self.observed is None else len(self.observed)
         if x.shape != (n_obs,) or not np.all(np.isfinite(x)):
             self.reason = f"x must be a single finite observation of shape ({n_obs},)."
             return False
-        a = x
-        for i in range(G.depth - 1, self.layer, -1):  # re-derive the unique target of self.layer
-            L = self._layer(G, i)
-            E = np.asarray(self.E.get(i, []), dtype=int)
-            nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
-            delta = self.tol[i]
-            act = L.activation
-            if np.any(act.undetermined(a, delta)[E if act.has_inactive_region else slice(None)]):
-                self.reason = (f"layer {i}: an equation row's target is within tol of the {act.name} kink, so "
-                               "its linear piece (active or not, which slope) is open.")
-                return False
-            system = _split(L, a, E, nonneg) if act.has_inactive_region else build_system(L, a, -np.inf, nonneg)
-            if not full_rank(system.M_E):
-                self.reason = f"layer {i}: the equation rows do not have full column rank (target not unique)."
-                return False
-            h, _ = lstsq(system.M_E, system.c_E)
-            if nonneg:
-                h = np.maximum(h, 0.0)
-            if system.linf_value(h) > delta:
-                self.reason = f"layer {i}: the target is not reproduced within tol, the chain does not hold."
-                return False
-            a = h
-        L = self._layer(G, self.layer)
-        delta = self.tol[self.layer]
+        if not (0 <= self.layer < G.depth) or len(self.tol) != G.depth:
+            self.reason = "the certificate's layer does not exist in this network."
+            return False
+        atol = self._atol(x)
+        if not (np.isfinite(atol) and atol >= 0):
+            self.reason = "the certificate states no finite tolerance."
+            return False
+        a, S = chain(G, x, atol, self.layer, self.observed)
+        if a is None or not np.isfinite(S):
+            self.reason = f"the layers above layer {self.layer} do not pin its target (rank deficient rows)."
+            return False
+        T = self.tol[self.layer]
+        if not (T >= S):
+            self.reason = (f"the proof covers targets within {T:.3g} of layer {self.layer}'s, but the layers above "
+                           f"allow {S:.3g}.")
+            return False
+        L = _layer_of(G, self.layer, self.observed)
         if self.kind == "range":
-            bad = L.activation.outside_range(a, delta)
+            bad = L.activation.outside_range(a, T)
             ok = self.rows is not None and len(self.rows) > 0 and set(map(int, self.rows)) <= set(map(int, bad))
             self.reason = "" if ok else "the listed entries are not outside the activation's range."
             return bool(ok)
         nonneg = self.layer > 0 and G.layers[self.layer - 1].activation.nonnegative
-        E = np.asarray(self.E.get(self.layer, []), dtype=int)
-        act = L.activation
-        unsure = act.undetermined(a, delta)
-        if act.has_inactive_region:
-            if np.any(unsure[E]):
-                self.reason = "an equation row has target <= tol, so the unit may be inactive."
-                return False
-            system = _split(L, a, E, nonneg)
-        else:
-            if np.any(unsure) and not np.array_equal(np.where(unsure, 0.0, self.y_E), self.y_E):
-                self.reason = f"a multiplier sits on a {act.name} row whose target is within tol of its kink."
-                return False
-            system = build_system(L, a, -np.inf, nonneg)
-        if self.y_E.shape != system.c_E.shape or self.y_I.shape != system.c_I.shape:
-            self.reason = "the multipliers do not match the layer's rows."
+        system = claim_system(L, a, T, nonneg)
+        if self.y_E is None or self.y_I is None or self.y_E.shape != system.c_E.shape \
+                or self.y_I.shape != system.c_I.shape:
+            self.reason = (f"the multipliers do not match the layer's rows ({system.c_E.size} equation rows: those "
+                           f"whose target is pinned to within {T:.3g}, plus {system.c_I.size} inequality rows); "
+                           f"got {np.size(self.y_E)} and {np.size(self.y_I)}.")
             return False
-        bd = dual_bound(system, self.y_E, self.y_I, "linf", radius=self.radius)
-        if not bd.value > delta:
-            self.reason = f"the recomputed bound {bd.value:.3g} is not above the tolerance {delta:.3g}."
+        R = float(self.radius)
+        if not (np.isfinite(R) and R > 0):
+            self.reason = "the certificate's radius must be finite and positive."
+            return False
+        bd = dual_bound(system, self.y_E, self.y_I, "linf", radius=R)
+        need = T + _formation_error(system, T, R)
+        if not bd.value > need:
+            self.reason = f"the recomputed bound {bd.value:.3g} is not above the tolerance {need:.3g}."
             return False
         self.reason = ""
         return True
-
-
-    def _layer(self, G, i):
-        L = G.layers[i]
-        if i == G.depth - 1 and self.observed is not None:
-            L = Layer(L.weight[self.observed], L.bias[self.observed], L.activation)
-        return L
-
-
-def _split(L, a, E, nonneg):
-    """The ReLU layer system with the given equation rows (every other row an inequality)."""
-    mask = np.zeros(L.n_out, dtype=bool)
-    mask[E] = True
-    thr = np.where(mask, -np.inf, np.inf)
-    return build_system(L, a, thr, nonneg)
 
 
 FitBound = namedtuple("FitBound", ["bound", "threshold", "radius"])
@@ -242,11 +383,14 @@ def fit_lower_bound_unchecked(G, x, *, steps=8, gap_tol=0.0, time_limit=None):
         radius = out.bound.radius if out.bound is not None else np.nan
         return (max(float(out.lower), 0.0) if np.isfinite(out.lower) else 0.0), radius
 
+    # outputs live in the activation's range: an entry outside it is missed by its distance to it, for every z
+    r_lo, r_hi = L.activation.range
+    gap = float(max(np.max(r_lo - x, initial=0.0), np.max(x - r_hi, initial=0.0), 0.0))
     if not L.activation.has_inactive_region:  # every row is an equation: one LP
         bound, radius = lower(-np.inf)
-        return FitBound(bound, np.nan, radius)
+        return FitBound(bound, np.nan, radius) if bound >= gap else FitBound(gap, np.nan, np.inf)
     lo, hi = 0.0, float(max(np.max(x), 0.0))
-    best = FitBound(0.0, 0.0, np.inf)
+    best = FitBound(gap, np.nan, np.inf)
     for _ in range(steps if hi > 0 else 0):
         s = 0.5 * (lo + hi)
         t, radius = lower(s)

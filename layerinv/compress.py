@@ -117,6 +117,9 @@ class Code:
         """``{"relative_error": ..., "psnr": ...}``."""
         return {"relative_error": self.relative_error, "psnr": self.psnr}
 
+    def _x_nonzero(self):
+        return bool(np.all(np.atleast_1d(self.info.get("x_nonzero", True))))
+
     def summary(self):
         """One human-readable paragraph."""
         rel, ps = np.mean(self.relative_error), np.mean(self.psnr)
@@ -124,13 +127,18 @@ class Code:
         lines = [f"{n_sig} signal(s) of {self.dims[-1]} numbers -> {self.z.shape[-1]} latent numbers each "
                  f"({self.dtype}): {self.size} bytes, "
                  f"ratio {self.ratio:.3g}x (method {self.method})",
-                 f"distortion: relative error {rel:.3g}, PSNR {ps:.3g} dB (peak {self.peak:.3g})"
+                 f"distortion: {'relative' if self._x_nonzero() else 'absolute (x = 0)'} error {rel:.3g}, "
+                 f"PSNR {ps:.3g} dB (peak {self.peak:.3g})"
                  + (" (means over the batch)" if n_sig > 1 else "")]
         tl = np.atleast_1d(self.t_lower)
-        if np.all(np.isnan(tl)):
+        if np.all(np.atleast_1d(self.info.get("status", "")) == "exact"):
+            lines.append("certificate: x is in the range of G (inverted exactly: max |G(z) - x| <= tol max|x| "
+                         "before z was rounded)")
+        elif np.all(np.isnan(tl)):
             lines.append("certificate: none (no layer-wise LP ran, or the output activation admits no sound bound)")
-        elif np.all(tl == 0):
-            lines.append("certificate: x is in the range of G (every layer solved exactly)")
+        elif np.nanmax(tl) == 0:
+            lines.append("certificate: none (the certified lower bound on min ||G(z) - x||_inf is 0: nothing is "
+                         "proven about how well G can represent x)")
         else:
             lines.append(f"certificate: no z gives ||G(z) - x||_inf below {np.nanmin(tl):.3g}"
                          + (" (smallest over the batch)" if n_sig > 1 else "")
@@ -205,7 +213,8 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
     z = np.asarray(res.z).astype(dtype)
     x_hat = G(z.astype(np.float64))
     err = x_hat - flat
-    rel = np.linalg.norm(err, axis=-1) / np.maximum(np.linalg.norm(flat, axis=-1), 1e-300)
+    nx = np.linalg.norm(flat, axis=-1)
+    rel = np.linalg.norm(err, axis=-1) / np.where(nx > 0, nx, 1.0)  # absolute for x = 0
     mse = np.mean(err ** 2, axis=-1)
     with np.errstate(divide="ignore"):
         psnr = 10.0 * np.log10(peak ** 2 / mse)
@@ -223,7 +232,8 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
     method_used = res.method if flat.ndim == 1 else ",".join(sorted(set(res.method)))
     return Code(z, tuple(shape), list(G.dims), fingerprint(G), method_used, int(z.size * itemsize),
                 float(G.n / G.k), rel, psnr, float(peak), t, t_lower,
-                {"status": res.status, "residual": res.residual, "radius": radius})
+                {"status": res.status, "residual": res.residual, "radius": radius,
+                 "x_nonzero": bool(np.all(nx > 0))})
 
 
 def _check_code(G, code):

@@ -255,8 +255,18 @@ def save_code(path, code):
               "size": np.array(code.size), "ratio": np.array(code.ratio),
               "relative_error": np.asarray(code.relative_error, dtype=np.float64),
               "psnr": np.asarray(code.psnr, dtype=np.float64), "peak": np.array(code.peak),
-              "t": t, "has_t": np.array(code.t is not None), "t_lower": np.asarray(code.t_lower, dtype=np.float64)}
+              "t": t, "has_t": np.array(code.t is not None), "t_lower": np.asarray(code.t_lower, dtype=np.float64),
+              "status": np.array(np.atleast_1d(code.info.get("status", "")), dtype=str),
+              "x_nonzero": np.array(code._x_nonzero())}
     write_npz(path, arrays, what="code file")
+
+
+def _statuses(d):
+    """The inversion status(es) a code file records ("" for files written before it did)."""
+    st = d.get("status")
+    if st is None or st.size == 0:
+        return ""
+    return str(st.ravel()[0]) if st.size == 1 else [str(v) for v in st.ravel()]
 
 
 def load_code(path):
@@ -276,9 +286,10 @@ def load_code(path):
                          "format entry).")
     _check_format(d, path, what, _CODE_FORMAT, "save_code", _CODE_VERSION)
     _exact_keys(d, ["format", "version", "z", "shape", "dims", "fingerprint", "method", "size", "ratio",
-                    "relative_error", "psnr", "peak", "t", "has_t", "t_lower"], path, what)
+                    "relative_error", "psnr", "peak", "t", "has_t", "t_lower", "status", "x_nonzero"], path, what)
     try:
-        return Code(*_code_fields(d, DTYPES))
+        return Code(*_code_fields(d, DTYPES),
+                    {"status": _statuses(d), "x_nonzero": bool(d["x_nonzero"])})
     except (TypeError, ValueError) as exc:
         raise ValueError(f"code file {path!r} is invalid: {str(exc).rstrip('.')}.") from None
 

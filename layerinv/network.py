@@ -21,6 +21,9 @@ __all__ = ["Layer", "ReLUNet"]
 def _vectors(v, name, size, what):
     """``v`` as float64 of shape (size,) or (batch, size), else a ValueError naming ``what`` it must match."""
     v = as_float_array(v, name, ndim=(1, 2))
+    if v.ndim == 2 and v.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one row: a batch of shape (batch, {size}) with batch >= 1; "
+                         f"got {v.shape}.")
     if v.shape[-1] != size:
         raise ValueError(f"{name} must have shape ({size},) or (batch, {size}) to match {what}; got {v.shape}.")
     return v
@@ -197,9 +200,9 @@ class ReLUNet:
         output_activation : str or tuple, optional
             The last layer's activation; defaults to ``activation``.
         """
-        rng = as_rng(rng)
         if not isinstance(bias, (bool, np.bool_)):
             raise TypeError(f"bias must be True or False; got {bias!r}.")
+        rng = as_rng(rng)
         if isinstance(dims, (str, bytes)) or not hasattr(dims, "__len__") or len(dims) < 2:
             raise ValueError(f"dims must be a list [k, n_1, ..., n_d] of at least two sizes; got {dims!r}.")
         for i, n in enumerate(dims):

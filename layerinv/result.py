@@ -11,19 +11,25 @@ __all__ = ["Result", "LayerRecord", "STATUSES", "LAYER_STATUSES"]
 
 #: Every status a :class:`Result` can carry, with its meaning.
 STATUSES = {
-    "exact": "z reproduces x within the stated tolerance; every layer was solved and verified.",
+    "exact": "z reproduces x within the stated tolerance (max |G(z) - x| <= tol max|x|, checked end to end "
+             "by a forward pass).",
     "optimal": "every layer's noise-model problem was solved to optimality (or to a certified bracket "
                "narrower than the stated gap) and verified by us.",
     "feasible": "a z meeting the stated noise budget eps at every layer was found and verified.",
-    "infeasible": "x is not in the range of G (within the tolerance or budget); Result.certificate proves it.",
-    "inconclusive": "the layer-wise path failed below a layer whose input was not unique; no claim about x.",
+    "infeasible": "no z (in the region the certificate states) has ||G(z) - x||_inf within the tolerance or "
+                  "budget, end to end; Result.certificate proves it (Certificate.check re-verifies that claim).",
+    "inconclusive": "the method neither found a z meeting its claim nor proved that none exists (e.g. a layer "
+                    "whose input was not unique, a per-layer proof that does not cover the error the layers "
+                    "above allow, or per-layer optima that do not compose); no claim about x.",
+    "approximate": "z was found by an approximate formulation (e.g. the MILP's first-order model of a sigmoid / "
+                   "tanh output); the residual is recomputed, but z is not certified optimal.",
     "max_iter": "an iterative method (gd, gn, pgd) used its whole step budget.",
     "converged": "an iterative method (gd, gn, pgd, or auto's Gauss-Newton after the layer-wise LPs) stopped because its "
                  "objective stopped decreasing: a local minimum of the fit, not a certified optimum.",
     "time_limit": "a solver ran out of time; z is the best point found, if any.",
     "failed": "a solver failed or its answer did not pass our checks; see message.",
 }
-_OK = {"exact", "optimal", "feasible", "max_iter", "converged"}
+_OK = {"exact", "optimal", "feasible", "max_iter", "converged", "approximate"}
 
 #: Every status a :class:`LayerRecord` can carry, with its meaning. The layer-wise methods (exact,
 #: linf, l1) give one record per layer with a status of the layer's solve (:mod:`layerinv.lp`); the
@@ -113,7 +119,12 @@ class Result:
     status : str
         One of :data:`STATUSES`.
     ok : bool
-        True for ``"exact"``, ``"optimal"``, ``"feasible"``, ``"max_iter"`` and ``"converged"``.
+        True when the status is ``"exact"``, ``"optimal"``, ``"feasible"``, ``"max_iter"``,
+        ``"converged"`` or ``"approximate"`` AND z is finite AND the recomputed residual is finite
+        (residuals are computed after scaling, so they do not overflow). What each status then
+        promises is in :data:`STATUSES`; in particular ``"exact"`` means ``max |G(z) - x| <= tol max|x|``
+        end to end, checked by a forward pass, and a layer-wise ``"optimal"`` never hides a
+        composition that a lower layer could not reproduce (that is ``"inconclusive"``).
     message : str
         A human explanation; raw solver status text goes here, never into ``status``.
     residual : float
@@ -144,8 +155,8 @@ class Result:
     @property
     def ok(self):
         if self.batched:
-            return np.array([s in _OK for s in self.status])
-        return self.status in _OK
+            return np.array([self[i].ok for i in range(len(self))])
+        return bool(self.status in _OK and np.all(np.isfinite(self.z)) and np.isfinite(self.residual))
 
     @property
     def batched(self):

@@ -36,7 +36,9 @@ def test_inpainting_noisy_auto_polishes_linf(seed):
     y = op(x) + 1e-3 * rng.standard_normal(op.m)
     lin = recover(G, op, y, "linf")
     res = recover(G, op, y)
-    assert lin.status == "optimal" and res.method == "linf+gn" and res.ok
+    # linf alone may be "inconclusive": its top layer's input is not unique and the layer below cannot
+    # reproduce the chosen one (issue 10); the Gauss–Newton step repairs that
+    assert lin.status in ("optimal", "inconclusive") and res.method == "linf+gn" and res.ok
     assert res.residual <= lin.residual + 1e-15  # Gauss–Newton only ever lowers the fit
     assert res.residual == pytest.approx(np.linalg.norm(op(G(res.z)) - y) / np.linalg.norm(y), rel=1e-12)
 
@@ -96,7 +98,7 @@ def test_gd_baseline_and_identity_delegation():
     res = recover(G, op, op(x), "gd", rng=0, steps=100, lr=0.05)
     assert res.method == "gd" and np.isfinite(res.residual)
     assert res.residual == pytest.approx(np.linalg.norm(op(G(res.z)) - op(x)) / np.linalg.norm(op(x)), rel=1e-12)
-    pr = recover(G, PhaseRetrieval(80, G.n, rng), x @ op.matrix.T, "gd", rng=0, steps=20)
+    pr = recover(G, PhaseRetrieval(80, G.n, rng), np.abs(x @ op.matrix.T), "gd", rng=0, steps=20)  # magnitudes
     assert pr.method == "gd"
     ident = recover(G, Identity(G.n), x, "exact")
     np.testing.assert_array_equal(ident.z, invert(G, x, "exact").z)

@@ -15,12 +15,24 @@ import make_frozen  # noqa: E402
 
 CASES = list(make_frozen.load())
 
+#: Deliberate status changes since the freeze, each with its reason; z must still match.
+#: Issue 10 item 4: a layer-wise linf/l1 result whose per-layer optima do not compose end to end
+#: (a non-unique layer chose an h the layer below cannot reproduce; residual 0.16-0.51) is no
+#: longer called "optimal" but "inconclusive".
+INTENDED = {i: ("optimal", "inconclusive", "per-layer optima do not compose (issue 10, item 4)")
+            for i in (3, 4, 11, 12, 43, 44, 123, 124)}
+
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[4]}-{c[3][0] if c[3] else 'x'}" for c in CASES])
 def test_frozen_case(case):
     i, G, x, op, method, options, z_frozen, status_frozen = case
     res = make_frozen.run_case(G, x, op, method, options)
-    assert res.status == status_frozen
+    if i in INTENDED:
+        before, after, _reason = INTENDED[i]
+        assert status_frozen == before
+        assert res.status == after
+    else:
+        assert res.status == status_frozen
     z = np.asarray(res.z)
     assert z.shape == z_frozen.shape
     both_nan = np.isnan(z) & np.isnan(z_frozen)

@@ -16,22 +16,38 @@ def _forward(G, z, rows=None):
     return x if rows is None else x[..., rows]
 
 
+def _scaled_ratio(d, x):
+    """``||d|| / ||x||`` (``||d||`` when x = 0), both norms taken after scaling by the largest magnitude so
+    that neither overflows nor underflows; inf when d is not finite."""
+    if not np.all(np.isfinite(d)):
+        return np.inf
+    sd = float(np.max(np.abs(d), initial=0.0))
+    if sd == 0:
+        return 0.0
+    sx = float(np.max(np.abs(x), initial=0.0))
+    r = float(np.linalg.norm(d / sd))
+    if sx == 0:
+        return r * sd
+    return (r / float(np.linalg.norm(x / sx))) * (sd / sx)
+
+
 def relative_residual(G, z, x, rows=None):
-    """``||G(z) - x|| / ||x||`` (absolute when x = 0); on ``rows`` of G's output when given."""
+    """``||G(z) - x|| / ||x||`` (absolute when x = 0); on ``rows`` of G's output when given.
+    Computed without overflow (:func:`_scaled_ratio`); NaN when z is not finite."""
     if not np.all(np.isfinite(z)):
         return np.nan
-    nx = float(np.linalg.norm(x))
-    r = float(np.linalg.norm(_forward(G, z, rows) - x))
-    return r / nx if nx > 0 else r
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = _forward(G, z, rows) - x
+    return _scaled_ratio(d, x)
 
 
 def op_residual(G, op, z, y):
     """``||op(G(z)) - y|| / ||y||`` (absolute when y = 0); NaN when z is not finite."""
     if not np.all(np.isfinite(z)):
         return np.nan
-    ny = float(np.linalg.norm(y))
-    r = float(np.linalg.norm(op._apply(G.forward_unchecked(z)) - y))
-    return r / ny if ny > 0 else r
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = op._apply(G.forward_unchecked(z)) - y
+    return _scaled_ratio(d, y)
 
 
 def objective(G, op, z, y, lam):

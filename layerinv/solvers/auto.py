@@ -69,7 +69,7 @@ def _refine(G, x, lin, lam, n_starts, steps):
                           "starts": n_starts, "winner": "linf" if which == 0 else f"quasi-random start {which}"}
     lin.z = z
     lin.residual = relative_residual(G, z, x)
-    lin.status = "converged" if lin.ok else lin.status
+    lin.status = "converged" if lin.status in ("optimal", "feasible", "inconclusive") else lin.status
     lin.method = "linf+polish"
     lin.message += (f" -> polish (Gauss-Newton inside the activation regions from the linf answer and "
                     f"{n_starts} quasi-random starts, lam {lam:g}): ||G(z) - x||^2 + lam||z||^2 from {f0:.4g} "

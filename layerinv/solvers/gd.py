@@ -100,13 +100,21 @@ def gd_fit(G, y, rng, *, forward=None, steps=1000, lr=0.01, restarts=1, lam=0.0,
                 last = cur
     with torch.no_grad():
         final = losses(z).numpy()
-    best = int(np.argmin(final))
-    zb = z.detach().numpy()[best].copy()
+    zs = z.detach().numpy()
+    finite = np.isfinite(final) & np.all(np.isfinite(zs), axis=1)
+    best = int(np.argmin(np.where(finite, final, np.inf))) if np.any(finite) else 0
+    zb = zs[best].copy()
+    diverged = not np.any(finite)
+    if diverged:
+        status, zb = "failed", np.full(G.k, np.nan)
     seconds = time.perf_counter() - t0
     rec = summary_record(G, final[best], status, seconds, f"Adam, {done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}",
                          "gd")
     msg = (f"Adam ({done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}): best final objective "
            f"{final[best]:.3g}.")
+    if diverged:
+        msg = (f"Adam diverged ({done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}): every restart ended with a "
+               f"non-finite z or objective; try a smaller lr.")
     return Result(zb, status, msg, np.nan, seconds, [rec], "gd", None,
                   {"loss": float(final[best]), "steps": done, "restarts": len(z0), "lr": lr, "lam": lam})
 

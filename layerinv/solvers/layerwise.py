@@ -5,9 +5,9 @@ import time
 
 import numpy as np
 
-from ..certificate import LayerCertificate
+from ..certificate import prove
 from ..lp.kernels import solve_exact, solve_l1, solve_linf
-from ..lp.system import build_system
+from ..lp.system import _U, build_system
 from ..network import Layer
 from ..result import LayerRecord, Result
 from ._common import deadline, left, op_residual, relative_residual
@@ -55,10 +55,12 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
     t0 = time.perf_counter()
     end = deadline(time_limit)
     a = x
-    records, tols, eq_rows = [], [0.0] * G.depth, {}
+    records = []
     all_unique = True
     floor = 0.0  # noise floor of the current target (estimated by the layer above)
+    rounding = 0.0  # what rounding alone can put in the current target (the data reaching the layer above)
     certificate = None
+    contradiction = None  # (layer, its optimum) when a non-unique choice above was not reachable
     fail_status, fail_msg = None, ""
     top = G.layers[-1] if rows is None else Layer(G.layers[-1].weight[rows], G.layers[-1].bias[rows],
                                                    G.layers[-1].activation)
@@ -71,18 +73,22 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
         scale = max(float(np.max(np.abs(a))), 1e-300)
         if mode == "exact":
             delta = tol * scale
-            tols[i] = delta
             bad = L.activation.outside_range(a, delta)
             if bad.size:
-                certificate = LayerCertificate(i, "range", tols, G, x, rows=bad, E=dict(eq_rows), observed=rows)
-                fail_status = "infeasible" if all_unique else "inconclusive"
-                fail_msg = (f"x is not in the range of G: {bad.size} entries of layer {i}'s target lie outside the "
-                            f"range of its {L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
-                            f"tolerance {delta:.3g}).")
-                break
+                verdict = _exact_failure(G, x, i, tol, rows, left(end),
+                                         f"{bad.size} entries of layer {i}'s target lie outside the range of its "
+                                         f"{L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
+                                         f"tolerance {delta:.3g})")
+                if verdict[0] != "continue":
+                    fail_status, fail_msg, certificate = verdict
+                    break
+                records.append(_record(i, L, build_system(L, a, delta, nonneg), verdict[1], delta))
+                a, floor = verdict[1].h, verdict[1].extra.get("floor", 0.0)
+                all_unique = False
+                continue
             thr = _keep_determined(a, max(_threshold(a, 10.0, delta), 10.0 * floor), L.n_in, delta, floor)
         else:
-            base = 1e-9 * scale
+            base = max(1e-9 * scale, rounding)  # a dead layer's target is rounding noise: not "active" rows
             # 2x the data's own noise floor (bounded noise: -min x estimates it), but 10x the floor the
             # layer above estimated for a hidden target, whose errors are neither i.i.d. nor symmetric
             thr = eps if eps is not None else _keep_determined(
@@ -95,14 +101,18 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             layer_eps = eps if i == G.depth - 1 else None  # the noise bound is stated for x only
             out = kernel(system, eps=layer_eps, gap_tol=gap_tol * scale, time_limit=left(end))
         records.append(_record(i, L, system, out, thr))
-        eq_rows[i] = system.E
-        if out.status == "infeasible":
-            if mode == "exact":
-                certificate = _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta, rows)
-            elif mode == "linf":  # top layer, fixed-eps form: the same proof with tolerance eps
-                tols[i] = eps
-                certificate = _dual_certificate(G, x, i, tols, eq_rows, system, out, a, eps, rows)
-            if all_unique and (certificate is not None or mode == "l1"):
+        if out.status == "infeasible" and mode == "exact":
+            verdict = _exact_failure(G, x, i, tol, rows, left(end), f"layer {i}: {out.message}")
+            if verdict[0] != "continue":
+                fail_status, fail_msg, certificate = verdict
+                break
+            records[-1] = _record(i, L, system, verdict[1], thr)
+            out = verdict[1]
+        elif out.status == "infeasible":
+            if mode == "linf":  # top layer, fixed-eps form: the same proof with tolerance eps
+                certificate = prove(G, x, i, eps, observed=rows, time_limit=left(end))[0]
+            l1_sound = mode == "l1" and (L.activation.has_inactive_region or L.activation.is_identity)
+            if all_unique and (certificate is not None or l1_sound):  # l1: rows exact for relu / identity only
                 fail_status = "infeasible"
                 fail_msg = f"x is not in the range of G: layer {i} proves it. {out.message}"
             else:
@@ -114,8 +124,13 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
         if out.status in ("failed", "time_limit"):
             fail_status, fail_msg = out.status, f"layer {i}: {out.message}"
             break
+        if mode != "exact" and not all_unique and contradiction is None and \
+                out.lower > max(gap_tol, 1e-9) * scale:
+            contradiction = (i, out.lower)  # the input chosen above is not in this layer's range
         all_unique = all_unique and out.unique
         floor = out.extra.get("floor", 0.0)
+        rounding = 64 * _U * (float(np.max(np.abs(a))) + float(np.max(np.abs(L.bias), initial=0.0))) / max(
+            float(np.max(np.abs(L.weight))), 1e-300)
         a = out.h
     if fail_status is not None:
         return Result(np.full(G.k, np.nan), fail_status, fail_msg, np.nan, time.perf_counter() - t0, records,
@@ -125,30 +140,50 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
     status = {"exact": "exact", "linf": "optimal", "l1": "optimal"}[mode] if eps is None else "feasible"
     if mode == "exact":
         fx = G.forward_unchecked(z)
-        worst = float(np.max(np.abs((fx if rows is None else fx[rows]) - x)))
+        with np.errstate(over="ignore", invalid="ignore"):
+            worst = float(np.max(np.abs((fx if rows is None else fx[rows]) - x)))
+        D = tol * max(float(np.max(np.abs(x))), 1e-300)
         msg = f"every layer solved within tolerance; max |G(z) - x| = {worst:.3g}."
-        if not all_unique:
+        if not worst <= D:  # the layers' tolerances compounded: not the documented end-to-end fit
+            status = "inconclusive"
+            msg = (f"every layer was solved within its own tolerance, but the composition misses x: max |G(z) - x| "
+                   f"= {worst:.3g} > tol x max|x| = {D:.3g}; no claim about x (z is the layer-wise point).")
+        elif not all_unique:
             msg += " The preimage is not unique (a layer had too few active rows); z is one of them."
     else:
         kinds = sorted({r.status for r in records})
         msg = f"per-layer {mode} problems solved ({', '.join(kinds)}); objectives top to bottom: " + ", ".join(
             (f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" if isinstance(r.objective, tuple)
              else f"{r.objective:.3g}") for r in records)
+        if contradiction is not None:
+            status = "inconclusive"
+            msg = (f"layer {contradiction[0]} cannot reproduce the input chosen by a layer above it whose input was not "
+                   f"unique (its optimum is {contradiction[1]:.3g} > 0): the per-layer optima do not compose, z is "
+                   f"the layer-wise point, not an optimum of anything (try method='auto'). " + msg)
     return Result(z, status, msg, residual, time.perf_counter() - t0, records, mode, None)
 
 
-def _dual_certificate(G, x, i, tols, eq_rows, system, out, a, delta, rows):
-    """Package an infeasibility bound as a :class:`LayerCertificate` and check it before showing it."""
-    bound = out.bound
-    if bound is None:
-        return None
-    yE = bound.y_E
-    act = G.layers[i].activation
-    if not act.has_inactive_region:  # rows whose linear piece is open within delta (leaky near 0)
-        yE = np.where(act.undetermined(a, delta), 0.0, yE)
-    cert = LayerCertificate(i, "dual", list(tols), G, x, E={j: np.asarray(e) for j, e in eq_rows.items()},
-                       I=system.I, y_E=yE, y_I=bound.y_I, bound=bound.value, radius=bound.radius, observed=rows)
-    return cert if cert.check() else None
+def _exact_failure(G, x, i, tol, rows, time_limit, what):
+    """Layer i has no input within its own tolerance of the recovered target. Decide what is proven.
+
+    The user-level claim is about x: any z with ``||G(z) - x||_inf <= tol max|x|`` has layer i's output
+    within an allowance S of the target re-derived from x (:func:`layerinv.certificate.chain`). If the
+    layer's rows provably cannot be met within S, x is not in the range of G (``"infeasible"`` with a
+    certificate); if they can, the returned point is within the allowance and the driver goes on
+    (``("continue", outcome)``); otherwise nothing is proven (``"inconclusive"``).
+    """
+    D = tol * max(float(np.max(np.abs(x))), 1e-300)
+    cert, S, _, out = prove(G, x, i, D, rtol=tol, observed=rows, time_limit=time_limit)
+    if cert is not None:
+        return ("infeasible", f"x is not in the range of G: layer {i} proves it ({what}). {cert.describe()}", cert)
+    if out is not None and out.status == "exact" and np.all(np.isfinite(out.h)):
+        out.message = (f"no input within layer {i}'s own tolerance; one within the allowance {S:.3g} that the "
+                       f"layers above leave its target ({what}).")
+        return ("continue", out)
+    why = ("the layers above do not pin its target" if not np.isfinite(S)
+           else f"no proof holds for every target within the allowance {S:.3g} the layers above leave")
+    return ("inconclusive", f"{what}; this does not prove x is outside the range of G: {why} "
+                            f"(try method='milp').", None)
 
 
 def layerwise_op(G, op, y, mode, **options):

@@ -44,9 +44,8 @@ def _done(G, net, x, rows, info, t0, z, status, msg, cert=None, obj=np.nan, viol
                   {"milp": info})
 
 
-def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=None):
-    """:func:`milp_invert` for one observation ``x`` of shape (n,) (``(len(rows),)``) and options
-    already validated (the registry's internal entry point; nothing is checked here)."""
+def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=None, box_msg=None):
+    """One MILP solve of ``G`` as given (no scaling, no refutation): see :func:`invert_milp`."""
     t0 = time.perf_counter()
     deadline = None if time_limit is None else t0 + time_limit
     layers = list(G.layers)
@@ -68,7 +67,8 @@ def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=Non
         if bad.size:
             tols = [0.0] * G.depth
             tols[-1] = delta
-            cert = LayerCertificate(G.depth - 1, "range", tols, G, x, rows=bad, observed=rows)
+            cert = LayerCertificate(G.depth - 1, "range", tols, G, x, rows=bad, observed=rows,
+                                    rtol=tol if objective == "exact" else None, atol=delta)
             if not cert.check():
                 cert = None
             what = "max |G(z) - x|" if objective == "exact" else "||G(z) - x||_inf"
@@ -81,7 +81,7 @@ def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=Non
         with np.errstate(over="ignore", invalid="ignore"):  # huge weights: checked below, not warned about
             R, box_msg = _default_box(G, x, rows)
     else:
-        R, box_msg = box, f"box R = {box:.4g} given by the caller"
+        R, box_msg = box, (box_msg or f"box R = {box:.4g} given by the caller")
     info.update(box=R, box_source=box_msg)
     try:
         solver = new_solver()
@@ -198,11 +198,109 @@ def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=Non
                     unique=unique)
     lb = max(sol.dual_bound, 0.0)
     approx = (" For the sigmoid/tanh output the MILP minimised the residual to first order (rows scaled by the "
-              "activation's slope at x); the value above is the true one." if not act.piecewise_linear else "")
+              "activation's slope at x): z is not certified optimal (status 'approximate'); the value above is the "
+              "true one." if not act.piecewise_linear else "")
     obj = val if val - lb <= 1e-9 * max(val, 1.0) else (lb, val)
-    return done(best, "optimal", f"min {name} over {where}: {val:.3g} (recomputed by a forward pass); HiGHS's "
+    return done(best, "approximate" if approx else "optimal",
+                f"min {name} over {where}: {val:.3g} (recomputed by a forward pass); HiGHS's "
                                  f"lower bound {lb:.3g} (relative gap tolerance {MIP_GAP:g}; {box_msg}).{approx}"
                                  f"{uniq_msg}", obj=obj, viol=0.0, unique=unique)
+
+
+def _scaled_copy(G, R):
+    """The same network on ``z' = z / R`` with every hidden layer's output divided by a positive factor
+    (ReLU / LeakyReLU are positively homogeneous), chosen so that each layer's weights have largest
+    magnitude 1. Returns ``(G', P)`` with ``G(z) = P * G'(z / R)`` (``P = 1`` for a sigmoid / tanh output,
+    whose pre-activation is kept)."""
+    P = float(R)
+    Ws, bs, acts = [], [], []
+    for i, L in enumerate(G.layers):
+        last = i == G.depth - 1
+        m = float(np.max(np.abs(L.weight)))
+        Pn = 1.0 if (last and L.activation.name in ("sigmoid", "tanh")) else P * m
+        Ws.append(L.weight * (P / Pn))
+        bs.append(L.bias / Pn)
+        acts.append(L.activation.spec())
+        P = Pn
+    return ReLUNet(Ws, bs, acts), P
+
+
+def _needs_scaling(G, R):
+    mags = [float(np.max(np.abs(L.weight))) for L in G.layers]
+    return R > 1e3 or any(m > 1e2 or m < 1e-2 for m in mags)
+
+
+def _fits(G, x, z, objective, delta, rows, R):
+    """Whether z (in the box) meets the claim the MILP is about, by our own forward pass."""
+    if z is None or not np.all(np.isfinite(z)) or float(np.max(np.abs(z))) > R:
+        return False
+    y = G.forward_unchecked(z) if rows is None else G.forward_unchecked(z)[rows]
+    r = np.abs(y - x)
+    return bool((np.sum(r) if objective == "l1" else np.max(r, initial=0.0)) <= delta)
+
+
+def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=None):
+    """:func:`milp_invert` for one observation ``x`` of shape (n,) (``(len(rows),)``) and options
+    already validated (the registry's internal entry point; nothing is checked here).
+
+    HiGHS works in absolute tolerances, so where the weights or the box are far from 1 the MILP is
+    solved on a rescaled copy (:func:`_scaled_copy`); every answer is re-checked on G itself, and an
+    "infeasible" is tested against the layer-wise points: one that meets the claim refutes HiGHS's
+    verdict (status "failed", never "infeasible")."""
+    from ..layerwise import layerwise
+
+    box_msg = None
+    if box is None:
+        R, box_msg = _default_box(G, x, rows)
+    else:
+        R = box
+    if not _needs_scaling(G, R):
+        res = _invert_milp_raw(G, x, objective=objective, eps=eps, box=R, time_limit=time_limit, tol=tol,
+                               tighten=tighten, rows=rows, box_msg=box_msg)
+        scaled = None
+    else:
+        Gs, P = _scaled_copy(G, R)
+        res = _invert_milp_raw(Gs, x / P, objective=objective, eps=None if eps is None else eps / P, box=1.0,
+                               time_limit=time_limit, tol=tol, tighten=tighten, rows=rows,
+                               box_msg=f"box R = {R:.4g} ({box_msg or 'given by the caller'})")
+        scaled = (R, P)
+        res.z = R * res.z
+        res.residual = relative_residual(G, res.z, x, rows)
+        res.info["milp"]["scaled"] = {"box": R, "output_factor": P}
+        res.info["milp"]["box"] = R
+        note = (f" [Solved on a rescaled copy (z = {R:.3g} z', outputs / {P:.3g}) because HiGHS's tolerances are "
+                f"absolute; bounds quoted by HiGHS are in the copy's units.]")
+        res.message += note
+        if res.certificate is not None and not isinstance(res.certificate, MILPProof):  # a range proof
+            c = res.certificate
+            c = LayerCertificate(c.layer, c.kind, [t * P for t in c.tol], G, x, rows=c.rows, observed=rows,
+                                 rtol=c.rtol, atol=c.atol * P)
+            res.certificate = c if c.check() else None
+        if isinstance(res.certificate, MILPProof):
+            res.certificate.box = R
+            res.certificate.delta = res.certificate.delta * P
+            res.certificate.G, res.certificate.x = G, x
+            res.certificate.options = dict(res.certificate.options, box=R, eps=eps)
+    scale = float(np.max(np.abs(x), initial=0.0))
+    delta = (tol * scale if scale > 0 else tol) if objective == "exact" else eps
+    if res.status in ("exact", "feasible") and not _fits(G, x, res.z, objective, delta, rows, R * (1 + 1e-12)):
+        res.status = "failed"
+        res.message = (f"the MILP's point does not meet the claim on G itself (checked by our forward pass); no claim "
+                       f"about x. ({res.message})")
+    if res.status == "infeasible" and isinstance(res.certificate, MILPProof):
+        for how in ("exact", "linf"):
+            try:
+                z = layerwise(G, x, how, rows=rows).z
+            except Exception:  # a refutation attempt only
+                continue
+            if _fits(G, x, z, objective, delta, rows, R):
+                res.status, res.certificate = "failed", None
+                res.z, res.residual = z, relative_residual(G, z, x, rows)
+                res.message = (f"HiGHS reported the MILP infeasible, but the layer-wise {how} point meets the claim "
+                               f"(checked by our forward pass): HiGHS's numerics cannot back its verdict here; no "
+                               f"proof that x is outside the range. z is that point.")
+                break
+    return res
 
 
 def _default_box(G, x, rows):
