@@ -94,9 +94,9 @@ def check_positive(value, name, *, strict=True, integer=False, allow_none=False)
 
 
 def check_nonempty(v, name):
-    """Refuse an empty batch (shape (0, n)): the solvers answer one Result per observation, and a
-    batch with none has no answer to give. Returns ``v``."""
+    """Refuse an empty batch (shape (0, n)): every public function answers per row (one Result per
+    observation), and a batch without rows has no answer to give. Returns ``v``."""
     if v.ndim == 2 and v.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one observation (a batch needs >= 1 row); got an empty batch "
-                         f"of shape {v.shape}.")
+        raise ValueError(f"{name} must hold at least one row (a batch of shape (batch, {v.shape[1]}) needs "
+                         f"batch >= 1); got an empty batch of shape {v.shape}.")
     return v

@@ -41,6 +41,14 @@ class Certificate:
 
     independent = True
 
+    def __setattr__(self, name, value):
+        # x is stored as our own read-only copy, however it is set (constructor or later): the claim is
+        # about this x, and the caller editing their array afterwards cannot change the proof.
+        if name == "x" and value is not None:
+            value = np.array(value, dtype=np.float64, copy=True)
+            value.setflags(write=False)
+        object.__setattr__(self, name, value)
+
     def describe(self):
         """One sentence a person can read: what is proven, for which tolerance."""
         raise NotImplementedError
@@ -252,14 +260,6 @@ class LayerCertificate(Certificate):
     observed: np.ndarray = field(default=None, repr=False)  # observed output rows (inpainting), or None
     rtol: float = None
     atol: float = np.nan
-
-    def __post_init__(self):
-        self.x = np.array(self.x, dtype=np.float64, copy=True)  # our own copy: the claim is about this x
-        self.x.setflags(write=False)
-
-    def __post_init__(self):  # its own read-only copy of x: later edits of the caller's array cannot change the proof
-        self.x = np.array(self.x, dtype=np.float64, copy=True)
-        self.x.setflags(write=False)
 
     def describe(self):
         """One sentence a person can read."""

@@ -166,27 +166,28 @@ def _check_format(data, path, what, fmt, writer, version):
                          "(written by another layerinv version, or edited).")
 
 
-_KINDS = {"int": ("iu", "an integer"), "float": ("iuf", "a real number"), "str": ("U", "a string"),
-          "bool": ("b", "a bool")}
+_KINDS = {"int": ("iu", "an integer", "integers"), "float": ("iuf", "a real number", "real numbers"),
+          "str": ("U", "a string", "strings"), "bool": ("b", "a bool", "bools")}
 
 
 def _entry(data, key, kind, ndim=0):
     """``data[key]`` checked to be a ``kind`` array with ``ndim`` dimensions (a scalar by default)."""
     a = data[key]
-    kinds, words = _KINDS[kind]
+    kinds, one, many = _KINDS[kind]
     if a.ndim != ndim or a.dtype.kind not in kinds:
-        want = words if ndim == 0 else f"a {ndim}-D array of {kind}s"
+        want = one if ndim == 0 else f"a {ndim}-D array of {many}"
         got = f"{a.dtype} {a.item()!r}" if a.ndim == 0 and a.dtype.kind in "biufU" else f"{a.dtype} of shape {a.shape}"
         raise ValueError(f"its {key!r} entry must be {want}; got {got}")
     return a.item() if ndim == 0 else a
 
 
-def _exact_keys(data, expected, path, what, note=""):
-    """The file must hold exactly ``expected`` entries: none missing, none extra."""
+def _exact_keys(data, expected, path, what, note="", optional=()):
+    """The file must hold exactly the ``expected`` entries (plus any of ``optional``): none missing,
+    none extra."""
     missing = [k for k in expected if k not in data]
     if missing:
         raise ValueError(f"{what} {path!r} is incomplete: entry {missing[0]!r} is missing{note}.")
-    extra = sorted(set(data) - set(expected))
+    extra = sorted(set(data) - set(expected) - set(optional))
     if extra:
         raise ValueError(f"{what} {path!r} holds entries its format does not have: {', '.join(map(repr, extra))}"
                          f"{note}; the file was edited or is corrupt.")
@@ -261,12 +262,15 @@ def save_code(path, code):
     write_npz(path, arrays, what="code file")
 
 
-def _statuses(d):
+def _statuses(d, batch):
     """The inversion status(es) a code file records ("" for files written before it did)."""
     st = d.get("status")
     if st is None or st.size == 0:
         return ""
-    return str(st.ravel()[0]) if st.size == 1 else [str(v) for v in st.ravel()]
+    st = _entry(d, "status", "str", 1)
+    if st.shape != (batch or 1,):
+        raise ValueError(f"its 'status' entry must hold one status per signal ({batch or 1}); got shape {st.shape}")
+    return str(st[0]) if batch is None else [str(v) for v in st]
 
 
 def load_code(path):
@@ -285,11 +289,15 @@ def load_code(path):
         raise ValueError(f"code file {path!r} was not written by layerinv's save_code (no {_CODE_FORMAT!r} "
                          "format entry).")
     _check_format(d, path, what, _CODE_FORMAT, "save_code", _CODE_VERSION)
+    # 'status' and 'x_nonzero' are optional: files written before save_code recorded them stay readable
     _exact_keys(d, ["format", "version", "z", "shape", "dims", "fingerprint", "method", "size", "ratio",
-                    "relative_error", "psnr", "peak", "t", "has_t", "t_lower", "status", "x_nonzero"], path, what)
+                    "relative_error", "psnr", "peak", "t", "has_t", "t_lower"], path, what,
+                optional=("status", "x_nonzero"))
     try:
-        return Code(*_code_fields(d, DTYPES),
-                    {"status": _statuses(d), "x_nonzero": bool(d["x_nonzero"])})
+        fields = _code_fields(d, DTYPES)
+        batch = fields[0].shape[0] if fields[0].ndim == 2 else None
+        nonzero = _entry(d, "x_nonzero", "bool") if "x_nonzero" in d else True
+        return Code(*fields, {"status": _statuses(d, batch), "x_nonzero": bool(nonzero)})
     except (TypeError, ValueError) as exc:
         raise ValueError(f"code file {path!r} is invalid: {str(exc).rstrip('.')}.") from None
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import as_float_array, as_rng
+from ._checks import as_float_array, as_rng, check_nonempty
 from .activations import Activation
 
 __all__ = ["Layer", "ReLUNet"]
@@ -20,10 +20,7 @@ __all__ = ["Layer", "ReLUNet"]
 
 def _vectors(v, name, size, what):
     """``v`` as float64 of shape (size,) or (batch, size), else a ValueError naming ``what`` it must match."""
-    v = as_float_array(v, name, ndim=(1, 2))
-    if v.ndim == 2 and v.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one row: a batch of shape (batch, {size}) with batch >= 1; "
-                         f"got {v.shape}.")
+    v = check_nonempty(as_float_array(v, name, ndim=(1, 2)), name)
     if v.shape[-1] != size:
         raise ValueError(f"{name} must have shape ({size},) or (batch, {size}) to match {what}; got {v.shape}.")
     return v

@@ -30,7 +30,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, as_rng
+from ._checks import as_float_array, as_rng, check_nonempty
 
 __all__ = ["Operator", "LinearOperator", "Identity", "Inpainting", "GaussianCS", "PhaseRetrieval"]
 
@@ -43,7 +43,7 @@ def _check_size(value, name):
 
 def _rows_of(v, name, size, what):
     """``v`` as float64 of shape (size,) or (batch, size), else a ValueError naming ``what`` it must match."""
-    v = as_float_array(v, name, ndim=(1, 2))
+    v = check_nonempty(as_float_array(v, name, ndim=(1, 2)), name)
     if v.shape[-1] != size:
         raise ValueError(f"{name} must have shape ({size},) or (batch, {size}) to match {what}; got {v.shape}.")
     return v

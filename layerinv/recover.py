@@ -31,7 +31,6 @@ about ten iterations from an LP start, hence ``auto``.
 """
 from __future__ import annotations
 
-from ._checks import check_nonempty
 from .invert import check_net, run_batch
 from .ops import Identity, Operator
 from .solvers import get_solver, names_for, options_doc
@@ -105,7 +104,7 @@ def recover(G, op, y, method="auto", **options):
     if op.n != G.n:
         raise ValueError(f"op must act on G's output: op's input size is {op.n} but G's output size is {G.n}.")
     solver = get_solver(method, op=op)
-    y = check_nonempty(op.check_measurement(y), "y")
+    y = op.check_measurement(y)  # refuses an empty batch too
     if isinstance(op, Identity):
         clean = solver.validate(options, f"recover(method={method!r}) on Identity", G)
         return run_batch(solver.invert, (G,), y, clean)

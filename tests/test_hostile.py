@@ -74,10 +74,26 @@ def test_certificate_keeps_its_own_x(net, batched):
         cert.x[0] = 0.0  # read-only
 
 
+
+def test_milp_proof_keeps_its_own_x(monkeypatch):
+    """MILPProof too, including when the solver sets x after construction (the rescaled MILP does)."""
+    from layerinv.solvers.milp.proof import MILPProof
+
+    G = ReLUNet.random([2, 4, 6], rng=0)
+    x = np.ones(6)
+    p = MILPProof(1.0, 2, "exact", 1e-6, 0, 0, "mip", G, x)
+    x[0] = 5.0
+    assert p.x[0] == 1.0
+    y = np.zeros(6)
+    p.x = y
+    y[1] = 3.0
+    assert p.x[1] == 0.0 and not p.x.flags.writeable
+
+
 # ---------------------------------------------------------------------------------------------- empty batches
 def test_empty_batch_is_refused(net):
     """Decision: an empty batch is a ValueError (no Result to give), at every public entry."""
-    msg = r"must hold at least one observation.*got an empty batch of shape \(0, 20\)"
+    msg = r"must hold at least one row.*got an empty batch of shape \(0, 20\)"
     with pytest.raises(ValueError, match="x " + msg):
         invert(net, np.zeros((0, 20)), method="exact")
     with pytest.raises(ValueError, match="x " + msg):
@@ -86,7 +102,7 @@ def test_empty_batch_is_refused(net):
         compress(net, np.zeros((0, 20)), "exact")
     with pytest.raises(ValueError, match="x " + msg):
         milp_invert(net, np.zeros((0, 20)))
-    with pytest.raises(ValueError, match=r"y must hold at least one observation.*\(0, 8\)"):
+    with pytest.raises(ValueError, match=r"y must hold at least one row.*\(0, 8\)"):
         recover(net, GaussianCS(8, 20, rng=0), np.zeros((0, 8)))
 
 
@@ -173,7 +189,7 @@ def _edited_net(tmp_path, net, **changes):
     (dict(extra=np.ones(2)), r"holds entries its format does not have: 'extra'"),
     (dict(act0=["relu", "relu"]), r"'act0' entry must be a string; got <U4 of shape \(2,\)"),
     (dict(slope0=[0.0, 0.1]), r"'slope0' entry must be a real number"),
-    (dict(W0=np.ones(10)), r"'W0' entry must be a 2-D array of floats; got float64 of shape \(10,\)"),
+    (dict(W0=np.ones(10)), r"'W0' entry must be a 2-D array of real numbers; got float64 of shape \(10,\)"),
     (dict(b1=np.ones(3)), r"biases\[1\] must have shape \(20\)"),
     (dict(act1="softplus"), r"layer 1's activation"),
 ])
@@ -194,9 +210,9 @@ def code_files(tmp_path, net):
 @pytest.mark.parametrize("which, changes, match", [
     ("one", dict(shape=[4, 6]), r"'shape' entry \(the original x's shape\) must be a shape with 20 entries.*\(4, 6\)"),
     ("one", dict(shape=[-20]), r"'shape' entry .* got \(-20,\)"),
-    ("one", dict(shape=[[20]]), r"'shape' entry must be a 1-D array of ints"),
+    ("one", dict(shape=[[20]]), r"'shape' entry must be a 1-D array of integers"),
     ("batch", dict(shape=[3, 20]), r"'shape' entry .* must be \(2, 20\)"),
-    ("one", dict(dims=[[3, 10, 20]]), r"'dims' entry must be a 1-D array of ints"),
+    ("one", dict(dims=[[3, 10, 20]]), r"'dims' entry must be a 1-D array of integers"),
     ("one", dict(dims=[3, 10, 0]), r"'dims' entry must list at least two positive sizes"),
     ("one", dict(dims=[4, 10, 20]), r"latent has 3 entries but the network's k is 4"),
     ("one", dict(z=np.ones((1, 1, 3))), r"latent must be a finite, non-empty 1-D or 2-D"),
@@ -205,7 +221,7 @@ def code_files(tmp_path, net):
     ("one", dict(relative_error=np.ones(7)), r"'relative_error' entry must be a real number"),
     ("batch", dict(psnr=np.ones(5)), r"'psnr' entry must hold one value per signal \(2\); got shape \(5,\)"),
     ("batch", dict(t_lower=np.ones(5)), r"'t_lower' entry must hold one value per signal"),
-    ("one", dict(has_t=True, t=np.ones((5, 5))), r"'t' entry must be a 1-D array of floats"),
+    ("one", dict(has_t=True, t=np.ones((5, 5))), r"'t' entry must be a 1-D array of real numbers"),
     ("one", dict(has_t=True, t=np.ones(5)), r"'t' entry must hold one value per layer \(2\)"),
     ("one", dict(fingerprint=["a", "b"]), r"'fingerprint' entry must be a string"),
     ("one", dict(fingerprint="abc"), r"'fingerprint' entry must be a SHA-256 hex digest"),
@@ -213,6 +229,9 @@ def code_files(tmp_path, net):
     ("one", dict(version=99), r"has format version 99; this layerinv reads version 1"),
     ("one", dict(extra=1), r"holds entries its format does not have: 'extra'"),
     ("one", dict(peak=None), r"incomplete: entry 'peak' is missing"),
+    ("one", dict(x_nonzero=[True, False]), r"'x_nonzero' entry must be a bool"),
+    ("batch", dict(status=["exact"]), r"'status' entry must hold one status per signal \(2\)"),
+    ("one", dict(status=[[1]]), r"'status' entry must be a 1-D array of strings"),
 ])
 def test_tampered_code_file_is_refused(code_files, which, changes, match):
     with np.load(code_files / f"{which}.npz") as f:
@@ -238,6 +257,11 @@ def test_intact_code_files_still_load(code_files, net):
     for which in ("one", "batch"):
         code = load_code(code_files / f"{which}.npz")
         assert decompress(net, code).shape == ((20,) if which == "one" else (2, 20))
+        assert code.info["status"] == ("exact" if which == "one" else ["exact", "exact"])
+    with np.load(code_files / "one.npz") as f:  # a file written before codes recorded status / x_nonzero
+        np.savez(code_files / "old.npz", **{k: f[k] for k in f.files if k not in ("status", "x_nonzero")})
+    old = load_code(code_files / "old.npz")
+    assert old.info == {"status": "", "x_nonzero": True}
 
 
 # ---------------------------------------------------------------------------------------------- output paths
@@ -396,11 +420,12 @@ def _highs_says(monkeypatch, status, raw, exc=None):
 
 
 @pytest.mark.parametrize("mode", ["linf", "l1"])
-def test_ipm_not_converging_falls_back_to_highs(net, monkeypatch, mode):
-    x = _noisy(net)
-    ref = invert(net, x, method=mode, gap_tol=0.0)
+def test_ipm_not_converging_falls_back_to_highs(monkeypatch, mode):
+    G = ReLUNet.random([5, 50, 200], rng=0)  # expansive enough that linf/l1 reach "optimal"
+    x = _noisy(G)
+    ref = invert(G, x, method=mode, gap_tol=0.0)
     _fail_ipm(monkeypatch)
-    res = invert(net, x, method=mode, gap_tol=0.0)
+    res = invert(G, x, method=mode, gap_tol=0.0)
     assert res.status == ref.status == "optimal"
     assert np.isclose(res.layers[0].objective, ref.layers[0].objective, rtol=1e-6)
     assert any("interior point" in r.message and "HiGHS" in r.message for r in res.layers)
@@ -477,6 +502,19 @@ def test_overflow_mid_network_gives_an_honest_answer(method):
         with np.errstate(all="ignore"):
             assert _fits(G, res, x, 1e-6 if method in ("exact", "milp") else 1.0), (res.status, res.message)
     assert np.isfinite(res.residual) or not res.ok
+
+
+@pytest.mark.parametrize("method, op", [("gn", "cs"), ("pgd", "cs"), ("auto", "cs"), ("gd", "cs"), ("gn", "phase")])
+def test_overflow_mid_network_in_recover(method, op):
+    """The same overflowing net under recover: no warning (warnings are errors here), and a method
+    whose every start overflows says "failed", never "converged" with a NaN objective."""
+    W0 = np.full((4, 2), 1e200)
+    W0[::2] *= -1
+    G = ReLUNet([W0, np.random.default_rng(0).standard_normal((6, 4)) * 1e200])
+    A = GaussianCS(4, 6, rng=0) if op == "cs" else PhaseRetrieval(5, 6, rng=0)
+    y = A(np.abs(np.random.default_rng(1).standard_normal(6)))
+    res = recover(G, A, y, method=method, **({"rng": 0, "steps": 50} if method == "gd" else {}))
+    assert not res.ok and res.status == "failed"
 
 
 def test_torch_missing_for_gd(net, monkeypatch, capsys, tmp_path):

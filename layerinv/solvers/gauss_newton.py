@@ -261,10 +261,17 @@ def _descend(G, op, y, z0, lam, steps):
     return z, f, it
 
 
-def recover_gn(G, op, y, *, steps, restarts, rng, lam, init, time_limit, starts=None):
+def recover_gn(G, op, y, **options):
     """``recover(method="gn")`` for one clean measurement: starts (``init``, else the LP starts,
     unless ``starts`` is given) plus restarts, each followed by Gauss–Newton; the best objective
-    wins. ``time_limit`` covers the whole call: no start begins once it is spent."""
+    wins. ``time_limit`` covers the whole call: no start begins once it is spent. Where G's outputs
+    overflow (huge weights), objectives are inf/NaN: no warning is raised, and when no start has a
+    finite objective the status is ``"failed"``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _recover_gn(G, op, y, **options)
+
+
+def _recover_gn(G, op, y, *, steps, restarts, rng, lam, init, time_limit, starts=None):
     t0 = time.perf_counter()
     end = deadline(time_limit)
     if starts is not None:
@@ -289,7 +296,7 @@ def recover_gn(G, op, y, *, steps, restarts, rng, lam, init, time_limit, starts=
         f0 = objective(G, op, z0, y, lam)
         z, f, it = _descend(G, op, y, z0, lam, steps)
         runs.append({"start": name, "objective_start": f0, "objective": f, "iterations": it})
-        if best is None or f < best[1]:
+        if best is None or f < best[1] or not np.isfinite(best[1]):  # a NaN objective never wins
             best = (z, f, it, name)
         if lam == 0 and f <= (GN_EXACT * ny) ** 2:
             break
@@ -298,6 +305,10 @@ def recover_gn(G, op, y, *, steps, restarts, rng, lam, init, time_limit, starts=
     seconds = time.perf_counter() - t0
     msg = (f"Gauss-Newton on activation patterns from {len(starts)} start(s) (lam {lam:g}); best from "
            f"{name}: ||A(G(z)) - y||^2 + lam||z||^2 = {f:.4g} after {it} iterations.")
+    if not np.isfinite(f):
+        status = "failed"
+        msg += (" No start has a finite objective: G's outputs overflow the floating-point range there "
+                "(weights too large?); no fit found.")
     rec = summary_record(G, f, status, seconds, msg, "gn", unique=local_rank_ok(G, op, z))
     lp = {n: r for n, _, r in starts if r is not None}
     return Result(z, status, msg, op_residual(G, op, z, y), seconds, [rec], "gn", None,

@@ -175,7 +175,7 @@ TOL = Option("tol", "float", 1e-6, "relative fit tolerance: a layer's rows (or G
              low=0.0, low_open=True, high=1.0, high_open=True)
 EPS = Option("eps", "float", None, "noise bound on x (absolute, output units): the top layer becomes the paper's "
              "fixed-eps feasibility problem; None minimises the misfit instead. At most 1e150 (squares of larger "
-             "numbers overflow).", low=0.0, high=1e150, allow_none=True)
+             "numbers overflow).", low=0.0, high=MAX_FLOAT, allow_none=True)
 GAP_TOL = Option("gap_tol", "float", 1e-6, "a certified bracket on a layer's optimum narrower than "
                  "gap_tol * max|target| is accepted without an LP; 0 forces the LP. Relative, like tol: "
                  "0 <= gap_tol < 1.", low=0.0, high=1.0, high_open=True)

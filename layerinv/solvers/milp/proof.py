@@ -57,10 +57,6 @@ class MILPProof(Certificate):
     layer = 0
     independent = False
 
-    def __post_init__(self):  # its own read-only copy of x: later edits of the caller's array cannot change the proof
-        self.x = np.array(self.x, dtype=np.float64, copy=True)
-        self.x.setflags(write=False)
-
     def describe(self):
         what = ("max |G(z) - x| <= %.3g" % self.delta if self.objective == "exact"
                 else "||G(z) - x||_%s <= %.3g" % ("inf" if self.objective == "linf" else "1", self.delta))

@@ -78,7 +78,7 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
                         f"no z at all has {what} <= {delta:.3g}.", cert=cert)
 
     if box is None:
-        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: checked below, not warned about
+        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: the bounds are checked, not warned about
             R, box_msg = _default_box(G, x, rows)
     else:
         R, box_msg = box, (box_msg or f"box R = {box:.4g} given by the caller")
@@ -251,7 +251,8 @@ def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=Non
 
     box_msg = None
     if box is None:
-        R, box_msg = _default_box(G, x, rows)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: the bounds are checked, not warned about
+            R, box_msg = _default_box(G, x, rows)
     else:
         R = box
     if not _needs_scaling(G, R):
