@@ -185,3 +185,16 @@ def test_negative_phase_retrieval_magnitudes_are_refused():
     y[4] = -0.5
     with pytest.raises(ValueError, match=r"magnitudes .* never negative; .* y\[4\] = -0.5"):
         recover(G, op, y)
+
+
+def test_gd_whose_loss_rises_is_not_ok():
+    """Adam with a huge (allowed) lr ends far above where it started: failed, not ok (a finite z
+    with residual ~1e149 once passed as max_iter/ok)."""
+    import layerinv
+    G = layerinv.ReLUNet.random([4, 20, 60], rng=0)
+    x = G(np.random.default_rng(1).standard_normal(4))
+    res = layerinv.invert(G, x, method="gd", rng=0, lr=1e100, steps=20)
+    assert res.status == "failed" and not res.ok
+    assert "above the best starting one" in res.message
+    good = layerinv.invert(G, x, method="gd", rng=0, lr=0.05, steps=300)
+    assert good.ok and good.info["loss"] < float(np.sum((G(np.zeros(4)) - x) ** 2))

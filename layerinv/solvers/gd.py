@@ -82,6 +82,8 @@ def gd_fit(G, y, rng, *, forward=None, steps=1000, lr=0.01, restarts=1, lam=0.0,
         return ((out - target) ** 2).sum(dim=1) + lam * (zz ** 2).sum(dim=1)
 
     status, done, last = "max_iter", steps, None
+    with torch.no_grad():
+        start = float(np.min(losses(z).numpy(), initial=np.inf))  # the best objective among the starts
     with torch.enable_grad(), one_torch_thread(torch):
         for step in range(steps):
             opt.zero_grad()
@@ -105,8 +107,11 @@ def gd_fit(G, y, rng, *, forward=None, steps=1000, lr=0.01, restarts=1, lam=0.0,
     best = int(np.argmin(np.where(finite, final, np.inf))) if np.any(finite) else 0
     zb = zs[best].copy()
     diverged = not np.any(finite)
+    worse = not diverged and np.isfinite(start) and final[best] > start  # Adam made every start worse
     if diverged:
         status, zb = "failed", np.full(G.k, np.nan)
+    elif worse:
+        status = "failed"
     seconds = time.perf_counter() - t0
     rec = summary_record(G, final[best], status, seconds, f"Adam, {done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}",
                          "gd")
@@ -115,6 +120,9 @@ def gd_fit(G, y, rng, *, forward=None, steps=1000, lr=0.01, restarts=1, lam=0.0,
     if diverged:
         msg = (f"Adam diverged ({done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}): every restart ended with a "
                f"non-finite z or objective; try a smaller lr.")
+    elif worse:
+        msg = (f"Adam diverged ({done} steps, lr {lr}, {len(z0)} restart(s), lam {lam}): the best final objective "
+               f"{final[best]:.3g} is above the best starting one {start:.3g}; try a smaller lr.")
     return Result(zb, status, msg, np.nan, seconds, [rec], "gd", None,
                   {"loss": float(final[best]), "steps": done, "restarts": len(z0), "lr": lr, "lam": lam})
 
