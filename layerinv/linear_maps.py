@@ -129,7 +129,7 @@ class Dense(LinearMap):
     kind = "dense"
 
     def __init__(self, W, name="W", in_shape=None, out_shape=None):
-        W = as_float_array(W, name, ndim=2)
+        W = as_float_array(W, name, ndim=2).copy()  # never shares memory with (or freezes) the caller's array
         if min(W.shape) == 0:
             raise ValueError(f"{name} must have at least one row and column; got shape {W.shape}.")
         W.setflags(write=False)
@@ -165,7 +165,7 @@ class Sparse(LinearMap):
     def __init__(self, matrix, in_shape=None, out_shape=None, name="matrix"):
         if not sp.issparse(matrix):
             raise TypeError(f"{name} must be a scipy.sparse matrix; got {type(matrix).__name__}.")
-        A = sp.csr_matrix(matrix, dtype=np.float64)
+        A = sp.csr_matrix(matrix, dtype=np.float64).copy()
         if min(A.shape) == 0 or not np.all(np.isfinite(A.data)):
             raise ValueError(f"{name} must have at least one row and column and finite entries; got shape {A.shape}.")
         A.sum_duplicates()
@@ -196,7 +196,7 @@ class Diagonal(LinearMap):
     kind = "diagonal"
 
     def __init__(self, values, shape=None, name="values"):
-        values = as_float_array(values, name, ndim=1)
+        values = as_float_array(values, name, ndim=1).copy()
         values.setflags(write=False)
         self.values = values
         self.shape = (values.size, values.size)
@@ -223,7 +223,7 @@ class _Conv(LinearMap):
     """Shared code of Conv2d and ConvTranspose2d (see ``layerinv._conv``)."""
 
     def _init(self, weight, stride, padding, in_shape, in_channels):
-        weight = as_float_array(weight, "weight", ndim=4)
+        weight = as_float_array(weight, "weight", ndim=4).copy()
         if min(weight.shape) == 0:
             raise ValueError(f"weight must have no empty axis; got shape {weight.shape}.")
         weight.setflags(write=False)
@@ -365,7 +365,7 @@ class Upsample(LinearMap):
                 or (index.size and (index.min() < 0 or index.max() >= hw))):
             raise ValueError(f"index must hold {out_hw[0] * out_hw[1]} integers in [0, {hw}); got "
                              f"dtype {index.dtype} and shape {index.shape}.")
-        self.index = index.astype(np.int64)
+        self.index = index.astype(np.int64, copy=True)
         self.index.setflags(write=False)
         self.out_shape = (self.in_shape[0],) + out_hw
         self.shape = (int(np.prod(self.out_shape)), int(np.prod(self.in_shape)))

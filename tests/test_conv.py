@@ -114,6 +114,17 @@ def test_other_maps_and_compose(seed):
         lm.compose(conv, up)
 
 
+def test_maps_copy_their_arrays():
+    w = np.ones((2, 3, 3, 3))
+    A = lm.Conv2d(w, 1, 1, (3, 4, 4))
+    w[0] = 5.0
+    assert w.flags.writeable and np.all(A.weight == 1) and not A.weight.flags.writeable
+    W = np.ones((3, 2))
+    D = lm.Dense(W)
+    W[0, 0] = 7.0
+    assert D.matrix[0, 0] == 1 and W.flags.writeable
+
+
 def test_layer_weight_property(monkeypatch):
     rng = np.random.default_rng(0)
     W = rng.standard_normal((5, 3))
