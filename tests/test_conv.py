@@ -400,3 +400,16 @@ def test_save_load_conv_nets_round_trip(tmp_path):
     np.savez(tmp_path / "part.npz", **{key: v for key, v in data.items() if key != "map1_weight"})
     with pytest.raises(ValueError, match="'map1_weight' is missing"):
         ReLUNet.load(tmp_path / "part.npz")
+    np.savez(tmp_path / "extra.npz", **dict(data, map1_bias=np.ones(3)))
+    with pytest.raises(ValueError, match="'map1_bias'"):
+        ReLUNet.load(tmp_path / "extra.npz")
+    np.savez(tmp_path / "v1.npz", **dict(data, version=np.array(1)))
+    with pytest.raises(ValueError, match="'W1' is missing"):  # a version-1 file holds dense layers only
+        ReLUNet.load(tmp_path / "v1.npz")
+    np.savez(tmp_path / "kind.npz", **dict(data, map1=np.array('{"kind": "pickle"}')))
+    with pytest.raises(ValueError, match="'kind' is one of"):
+        ReLUNet.load(tmp_path / "kind.npz")
+    dense = tmp_path / "dense.npz"
+    ReLUNet.random([2, 3], rng=0).save(dense)
+    with np.load(dense) as f:
+        assert int(f["version"]) == 1 and "W0" in f.files  # dense nets keep the version-1 format
