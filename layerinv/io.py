@@ -240,10 +240,10 @@ def load_net(path, cls=None):
         if d > len(data):
             raise ValueError(f"its 'n_layers' entry says {d} layers but the file holds only {len(data)} entries")
         maps = {i: _map_params(data, i) for i in range(d) if version == _NET_VERSION_MAPS and f"map{i}" in data}
-        layer_keys = [f"{p}{i}" for i in range(d) for p in ("b", "act", "slope")]
-        layer_keys += [f"W{i}" for i in range(d) if i not in maps]
-        layer_keys += [f"map{i}{part}" for i, params in maps.items()
-                       for part in [""] + [f"_{name}" for name in linear_maps.PARTS[params["kind"]]]]
+        layer_keys = [key for i in range(d) for key in
+                      ([f"W{i}"] if i not in maps else [f"map{i}"] + [f"map{i}_{name}" for name in
+                                                                         linear_maps.PARTS[maps[i]["kind"]]])
+                      + [f"b{i}", f"act{i}", f"slope{i}"]]
         _exact_keys(data, ["format", "version", "n_layers"] + layer_keys, path, what,
                     note=f" (its 'n_layers' entry says {d} layer{'s' if d > 1 else ''})")
         weights = [_entry(data, f"W{i}", "float", 2) if i not in maps else _load_map(data, i, maps[i])
