@@ -15,13 +15,17 @@ Formats
 -------
 * Networks (:func:`save_net` / :func:`load_net`, behind ``ReLUNet.save`` / ``ReLUNet.load``): an .npz
   with ``format="layerinv.ReLUNet"``, ``version``, ``n_layers`` and per layer ``W<i>``, ``b<i>``,
-  ``act<i>``, ``slope<i>``.
+  ``act<i>``, ``slope<i>``. Version 2 is written when some layer is not dense (a convolution, a
+  sparse matrix, ...): such a layer has, instead of ``W<i>``, ``map<i>`` (a JSON object: the map's
+  ``kind`` and integer parameters, see :func:`layerinv.linear_maps.to_arrays`) and the arrays
+  ``map<i>_<name>`` its kind stores (``linear_maps.PARTS``, e.g. a convolution's ``map<i>_weight``).
 * Codes (:func:`save_code` / :func:`load_code`): an .npz with ``format="layerinv.Code"`` and the
   fields of :class:`layerinv.compress.Code`.
 * Plain arrays: :func:`read_npy`, :func:`read_npz`.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import zipfile
@@ -29,6 +33,7 @@ import zipfile
 import numpy as np
 from numpy.lib import format as npformat
 
+from . import linear_maps
 from .activations import Activation
 
 __all__ = ["MAX_BYTES", "read_npy", "read_npz", "write_npz", "write_npy", "check_writable", "save_net", "load_net",
@@ -38,6 +43,7 @@ __all__ = ["MAX_BYTES", "read_npy", "read_npz", "write_npz", "write_npy", "check
 MAX_BYTES = 1 << 32
 
 _NET_FORMAT, _NET_VERSION = "layerinv.ReLUNet", 1
+_NET_VERSION_MAPS = 2  # some layer is not dense: it is stored as map<i> + map<i>_<array> entries
 _CODE_FORMAT, _CODE_VERSION = "layerinv.Code", 1
 _READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError)
 
@@ -160,10 +166,12 @@ def _check_format(data, path, what, fmt, writer, version):
         raise ValueError(f"{what} {path!r} was not written by {writer}: its 'format' entry is missing or not "
                          f"{fmt!r} (keys found: {keys}).")
     v = data.get("version")
-    if v is None or v.shape != () or v.dtype.kind not in "iu" or int(v) != version:
+    versions = version if isinstance(version, tuple) else (version,)
+    if v is None or v.shape != () or v.dtype.kind not in "iu" or int(v) not in versions:
         got = "missing" if v is None else f"{v.dtype} of shape {v.shape}" if v.shape != () else repr(v.item())
-        raise ValueError(f"{what} {path!r} has format version {got}; this layerinv reads version {version} "
-                         "(written by another layerinv version, or edited).")
+        raise ValueError(f"{what} {path!r} has format version {got}; this layerinv reads version "
+                         f"{' or '.join(map(str, versions))} (written by another layerinv version, or edited).")
+    return int(v)
 
 
 _KINDS = {"int": ("iu", "an integer", "integers"), "float": ("iuf", "a real number", "real numbers"),
@@ -198,7 +206,13 @@ def save_net(path, G):
     """Write the network ``G`` to ``path`` (.npz; no pickles). :func:`load_net` reads it back exactly."""
     arrays = {"format": np.array(_NET_FORMAT), "version": np.array(_NET_VERSION), "n_layers": np.array(G.depth)}
     for i, L in enumerate(G.layers):
-        arrays[f"W{i}"] = np.asarray(L.weight)
+        if isinstance(L.linear, linear_maps.Dense):
+            arrays[f"W{i}"] = np.asarray(L.linear.matrix)
+        else:
+            arrays["version"] = np.array(_NET_VERSION_MAPS)
+            params, parts = linear_maps.to_arrays(L.linear)
+            arrays[f"map{i}"] = np.array(json.dumps(params))
+            arrays.update({f"map{i}_{key}": value for key, value in parts.items()})
         arrays[f"b{i}"] = np.asarray(L.bias)
         arrays[f"act{i}"] = np.array(L.activation.name)
         arrays[f"slope{i}"] = np.array(L.activation.slope)
@@ -217,7 +231,7 @@ def load_net(path, cls=None):
     path = os.fspath(path)
     what = "network file"
     data = read_npz(path, what, hint=" written by ReLUNet.save")
-    _check_format(data, path, what, _NET_FORMAT, "ReLUNet.save", _NET_VERSION)
+    version = _check_format(data, path, what, _NET_FORMAT, "ReLUNet.save", (_NET_VERSION, _NET_VERSION_MAPS))
     try:
         d = _entry(data, "n_layers", "int") if "n_layers" in data else None
         if d is None:
@@ -226,10 +240,15 @@ def load_net(path, cls=None):
             raise ValueError(f"its 'n_layers' entry must be a positive integer; got {d}")
         if d > len(data):
             raise ValueError(f"its 'n_layers' entry says {d} layers but the file holds only {len(data)} entries")
-        layer_keys = [f"{p}{i}" for i in range(d) for p in ("W", "b", "act", "slope")]
+        maps = {i: _map_params(data, i) for i in range(d) if version == _NET_VERSION_MAPS and f"map{i}" in data}
+        layer_keys = [key for i in range(d) for key in
+                      ([f"W{i}"] if i not in maps else [f"map{i}"] + [f"map{i}_{name}" for name in
+                                                                         linear_maps.PARTS[maps[i]["kind"]]])
+                      + [f"b{i}", f"act{i}", f"slope{i}"]]
         _exact_keys(data, ["format", "version", "n_layers"] + layer_keys, path, what,
                     note=f" (its 'n_layers' entry says {d} layer{'s' if d > 1 else ''})")
-        weights = [_entry(data, f"W{i}", "float", 2) for i in range(d)]
+        weights = [_entry(data, f"W{i}", "float", 2) if i not in maps else _load_map(data, i, maps[i])
+                   for i in range(d)]
         biases = [_entry(data, f"b{i}", "float", 1) for i in range(d)]
         records = [(_entry(data, f"act{i}", "str"), float(_entry(data, f"slope{i}", "float"))) for i in range(d)]
         acts = [Activation.from_record(name, slope, f"layer {i}'s activation", i == d - 1)
@@ -240,6 +259,32 @@ def load_net(path, cls=None):
         if msg.startswith(f"{what} {path!r}"):
             raise ValueError(msg) from None
         raise ValueError(f"{what} {path!r} holds an invalid network: {msg.rstrip('.')}.") from None
+
+
+def _map_params(data, i):
+    """The JSON object of entry ``map<i>`` (ValueError naming the entry when it is not one)."""
+    try:
+        params = json.loads(_entry(data, f"map{i}", "str"))
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"its 'map{i}' entry is not valid JSON ({exc})") from None
+    if not isinstance(params, dict) or params.get("kind") not in linear_maps.PARTS:
+        raise ValueError(f"its 'map{i}' entry must be a JSON object whose 'kind' is one of "
+                         f"{', '.join(linear_maps.PARTS)}; got {str(params)[:80]!r}")
+    return params
+
+
+class _Params(dict):
+    def __missing__(self, key):
+        raise ValueError(f"parameter {key!r} is missing")
+
+
+def _load_map(data, i, params):
+    """Layer i's linear map from its ``map<i>`` entries (ValueError naming the entry when invalid)."""
+    parts = {name: data[f"map{i}_{name}"] for name in linear_maps.PARTS[params["kind"]]}
+    try:
+        return linear_maps.from_arrays(_Params(params), parts)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"its 'map{i}' entries do not describe a valid {params['kind']} map ({exc})") from None
 
 
 # ---------------------------------------------------------------------------------------------- codes

@@ -2,18 +2,20 @@
 
 ``ReLUNet`` is the one network type the inversion code understands. A layer is an affine map
 ``u = W h + b`` followed by an activation; ``W`` is kept in PyTorch's (out, in) layout. Only
-``Layer.affine`` and ``Layer.rows`` touch ``W``, so a sparse or convolutional affine map can later
-stand where the dense matrix stands.
+``Layer.affine`` and ``Layer.rows`` touch ``W``; ``W`` may be dense, sparse or convolutional (a
+``layerinv.linear_maps.LinearMap``).
 """
 from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from ._checks import as_float_array, as_rng, check_nonempty
 from .activations import Activation
+from .linear_maps import LinearMap, as_linear_map
 
 __all__ = ["Layer", "ReLUNet"]
 
@@ -28,35 +30,49 @@ def _vectors(v, name, size, what):
 
 @dataclass(frozen=True, eq=False)
 class Layer:
-    """One layer ``x = act(W h + b)``.
+    """One layer ``x = act(A h + b)``.
 
     Attributes
     ----------
-    weight : ndarray, shape (n_out, n_in)
+    linear : LinearMap, shape (n_out, n_in)
+        The linear part ``A`` (see ``layerinv.linear_maps``); a 2-D array passed here becomes ``Dense``.
     bias : ndarray, shape (n_out,)
         Zeros when the layer has no bias.
     activation : Activation
     """
 
-    weight: np.ndarray
+    linear: LinearMap
     bias: np.ndarray
     activation: Activation
 
+    def __post_init__(self):
+        object.__setattr__(self, "linear", as_linear_map(self.linear, "weight"))
+
+    @cached_property
+    def weight(self):
+        """The dense matrix ``A`` of shape (n_out, n_in); materialised for small non-dense maps, refused
+        (ValueError) above ``linear_maps.DENSE_LIMIT`` entries: use ``layer.linear`` there."""
+        return self.linear.to_dense()
+
     @property
     def n_in(self):
-        return self.weight.shape[1]
+        return self.linear.n_in
 
     @property
     def n_out(self):
-        return self.weight.shape[0]
+        return self.linear.n_out
 
     def affine(self, h):
-        """Pre-activation ``W h + b`` for h of shape (n_in,) or (batch, n_in)."""
-        return h @ self.weight.T + self.bias
+        """Pre-activation ``A h + b`` for h of shape (n_in,) or (batch, n_in)."""
+        return self.linear.matvec(h) + self.bias
 
     def rows(self, idx):
-        """Dense rows ``W[idx]`` and ``b[idx]``."""
-        return self.weight[idx], self.bias[idx]
+        """Rows ``A[idx]`` (dense, or scipy.sparse CSR when large) and ``b[idx]``."""
+        return self.linear.rows(idx), self.bias[idx]
+
+    def select(self, idx):
+        """The layer restricted to the outputs ``idx`` (its map becomes Dense or Sparse)."""
+        return Layer(as_linear_map(self.linear.rows(idx), "rows"), self.bias[idx], self.activation)
 
 
 class ReLUNet:
@@ -64,8 +80,9 @@ class ReLUNet:
 
     Parameters
     ----------
-    weights : sequence of array_like
-        ``weights[i]`` has PyTorch's (out, in) shape (n_i, n_{i-1}). The network keeps read-only
+    weights : sequence of (array_like or LinearMap)
+        ``weights[i]`` has PyTorch's (out, in) shape (n_i, n_{i-1}): a dense array, a scipy.sparse
+        matrix or a ``layerinv.linear_maps`` map (``Conv2d``, ``ConvTranspose2d``, ...). The network keeps read-only
         copies of the weights and biases: editing the arrays passed in later does not change it.
     biases : sequence of (array_like or None), optional
         ``biases[i]`` of shape (n_i,), or None for no bias.
@@ -86,7 +103,7 @@ class ReLUNet:
 
     def __init__(self, weights, biases=None, activations=None):
         if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__") or len(weights) == 0:
-            raise TypeError("weights must be a non-empty list of 2-D arrays, one per layer; "
+            raise TypeError("weights must be a non-empty list of 2-D arrays (or linear maps), one per layer; "
                             f"got {type(weights).__name__}.")
         d = len(weights)
         biases = [None] * d if biases is None else list(biases)
@@ -97,13 +114,11 @@ class ReLUNet:
             raise ValueError(f"activations must have one entry per layer ({d}); got {len(activations)}.")
         layers = []
         for i, (W, b, act) in enumerate(zip(weights, biases, activations)):
-            W = as_float_array(W, f"weights[{i}]", ndim=2)
-            if min(W.shape) == 0:
-                raise ValueError(f"weights[{i}] must have at least one row and column; got shape {W.shape}.")
+            W = as_linear_map(W, f"weights[{i}]")  # a Dense map keeps its own read-only copy
             if layers and W.shape[1] != layers[-1].n_out:
                 raise ValueError(
                     f"weights[{i}] must have {layers[-1].n_out} columns to follow weights[{i - 1}] "
-                    f"of shape {layers[-1].weight.shape} (PyTorch's (out, in) layout); got shape {W.shape}."
+                    f"of shape {layers[-1].linear.shape} (PyTorch's (out, in) layout); got shape {W.shape}."
                 )
             if b is None:
                 b = np.zeros(W.shape[0])
@@ -112,8 +127,7 @@ class ReLUNet:
             a = Activation.parse(act, f"activations[{i}]", last=(i == d - 1))
             # Our own read-only copies: the caller's arrays (or torch tensors sharing memory) stay
             # theirs to edit, and later edits cannot change G (nor caches built from it, e.g. gd's).
-            W, b = np.array(W, copy=True), np.array(b, copy=True)
-            W.setflags(write=False)
+            b = np.array(b, copy=True)
             b.setflags(write=False)
             layers.append(Layer(W, b, a))
         self.layers = tuple(layers)
@@ -216,16 +230,31 @@ class ReLUNet:
         return cls(weights, biases, acts)
 
     @classmethod
-    def from_torch(cls, module):
-        """Convert an ``nn.Sequential`` of Linear / ReLU / LeakyReLU / Sigmoid / Tanh / Identity.
+    def from_torch(cls, module, input_shape=None):
+        """Convert a PyTorch module whose forward is a chain of supported layers (traced with torch.fx).
 
-        ``BatchNorm1d`` in eval mode is folded into the preceding affine map, consecutive affine
-        maps are composed, nested ``nn.Sequential`` containers are flattened and ``Dropout`` in
-        eval mode is the identity. Anything else raises a ``TypeError`` naming the layer.
+        Supported: ``Linear``, ``Conv2d`` and ``ConvTranspose2d`` (groups 1, dilation 1, zero padding),
+        ``BatchNorm1d``/``BatchNorm2d`` in eval mode (folded into the neighbouring affine map),
+        ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh`` (the last two on the output only), ``Identity``,
+        ``Dropout`` (eval), ``Flatten``, ``Unflatten``, nearest ``Upsample``, the functional forms
+        (``F.relu``, ``torch.sigmoid``, ...) and ``x.view``/``reshape``/``flatten``; nested containers
+        and custom modules (e.g. the PyTorch DCGAN tutorial's ``Generator``) are traced through.
+        Consecutive affine maps are composed. Anything else (a residual addition, a concatenation,
+        groups or dilation > 1, an unsupported module) raises a ``ValueError`` naming the operation
+        and its module path or fx node.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+        input_shape : tuple of int, optional
+            The per-sample shape of the module's input, e.g. ``(100, 1, 1)``. By default the first
+            layer decides: ``(in_features,)`` for a Linear, ``(C_in, 1, 1)`` for a convolution (a
+            DCGAN latent). G itself always takes flat latents of size ``prod(input_shape)`` and returns
+            flat outputs (the module's output flattened in C order).
         """
-        from ._torch import sequential_to_layers
+        from ._torch import module_to_layers
 
-        weights, biases, acts = sequential_to_layers(module)
+        weights, biases, acts = module_to_layers(module, input_shape)
         return cls(weights, biases, acts)
 
     # ------------------------------------------------------------------ files

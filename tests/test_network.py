@@ -65,15 +65,16 @@ def test_from_torch_matches_torch(seed, act, last):
 
 
 def test_from_torch_refuses_unsupported_layers():
-    with pytest.raises(TypeError, match=r"layer '1' \(Conv1d\)"):
+    # more cases (residual, concat, dilation, groups, ...) in test_conv.py
+    with pytest.raises(ValueError, match=r"module '1' \(Conv1d\) is not supported"):
         ReLUNet.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Conv1d(1, 1, 1)))
-    with pytest.raises(TypeError, match="training mode"):
+    with pytest.raises(ValueError, match="training mode"):
         ReLUNet.from_torch(nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU()))
-    with pytest.raises(TypeError, match="nn.Sequential"):
-        ReLUNet.from_torch(nn.Linear(3, 4))
-    with pytest.raises(TypeError, match="hidden layer 0"):
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        ReLUNet.from_torch([nn.Linear(3, 4)])
+    with pytest.raises(ValueError, match="hidden layer 0"):
         ReLUNet.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 5), nn.ReLU()))
-    with pytest.raises(TypeError, match="must follow a Linear"):
+    with pytest.raises(ValueError, match="must follow an affine layer"):
         ReLUNet.from_torch(nn.Sequential(nn.ReLU(), nn.Linear(4, 5)))
 
 
