@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,7 @@ import numpy as np
 from ._checks import as_float_array, check_choice, check_nonempty, check_positive
 from ._threads import one_blas_thread
 from .certificate import fit_lower_bound_unchecked
+from .linear_maps import Dense, to_arrays
 from .network import ReLUNet
 from .result import Result
 from .solvers import get_solver
@@ -56,7 +58,15 @@ def fingerprint(G):
     h.update(repr(G.dims).encode())
     for L in G.layers:
         h.update(repr(L.activation.spec()).encode())
-        h.update(np.ascontiguousarray(L.weight, dtype="<f8").tobytes())
+        if isinstance(L.linear, Dense):  # dense nets: the fingerprint as before
+            h.update(np.ascontiguousarray(L.weight, dtype="<f8").tobytes())
+        else:  # the map's own parameters and arrays (never a dense n_out x n_in matrix)
+            params, arrays = to_arrays(L.linear)
+            h.update(json.dumps(params, sort_keys=True).encode())
+            for name in sorted(arrays):
+                a = np.asarray(arrays[name])
+                h.update(f"{name}:{a.dtype.kind}:{a.shape}".encode())
+                h.update(np.ascontiguousarray(a, dtype="<f8" if a.dtype.kind == "f" else "<i8").tobytes())
         h.update(np.ascontiguousarray(L.bias, dtype="<f8").tobytes())
     return h.hexdigest()
 
@@ -151,6 +161,9 @@ def _certificate(res, G, x):
     """``(t, t_lower, radius)`` for one inversion Result."""
     if res.status == "exact":
         return np.zeros(G.depth), 0.0, np.inf
+    if isinstance(res.info.get("fit_lower_bound"), tuple):  # auto's route on conv nets already ran it
+        fb = res.info["fit_lower_bound"]
+        return np.full(G.depth, np.nan), fb.bound, fb.radius
     linf = [r for r in res.layers if r.path in ("lstsq", "lp")]
     if res.method not in ("linf", "linf+polish") or len(linf) != G.depth:
         return None, np.nan, np.nan

@@ -110,3 +110,30 @@ def test_load_returns_the_class_it_is_called_on(tmp_path):
     H = _MyNet.load(tmp_path / "g.npz")
     assert type(H) is _MyNet and repr(H) == repr(G)
     assert type(ReLUNet.load(tmp_path / "g.npz")) is ReLUNet
+
+
+def test_layer_from_a_plain_array_rows_and_select():
+    from layerinv.activations import Activation
+    from layerinv.network import Layer
+
+    relu = Activation.parse("relu", "activation", last=True)
+    W = np.arange(6.0).reshape(3, 2)
+    L = Layer(W, np.array([1.0, 0.0, -1.0]), relu)  # a dense array is wrapped as the layer's map
+    assert (L.n_in, L.n_out) == (2, 3)
+    np.testing.assert_array_equal(L.affine(np.array([1.0, 1.0])), W @ [1.0, 1.0] + [1.0, 0.0, -1.0])
+    Wr, br = L.rows(np.array([0, 2]))
+    np.testing.assert_array_equal(np.asarray(Wr.to_dense() if hasattr(Wr, "to_dense") else Wr), W[[0, 2]])
+    np.testing.assert_array_equal(br, [1.0, -1.0])
+    S = L.select(np.array([2, 0]))
+    assert S.n_out == 2 and S.n_in == 2
+    np.testing.assert_array_equal(S.affine(np.array([1.0, 2.0])), (W @ [1.0, 2.0] + [1.0, 0.0, -1.0])[[2, 0]])
+    with pytest.raises((TypeError, ValueError), match="weight"):
+        Layer(np.ones(3), np.zeros(3), relu)
+
+
+def test_empty_batches_name_the_argument():
+    G = ReLUNet.random([2, 3], rng=0)
+    with pytest.raises(ValueError, match="^z"):
+        G(np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="^x"):
+        G.check_output(np.zeros((0, 3)))

@@ -5,10 +5,11 @@ import time
 
 import numpy as np
 
+from ..linear_maps import Dense
 from ..ops import PhaseRetrieval
 from ..result import LayerRecord
 
-__all__ = ["relative_residual", "op_residual", "objective", "deadline", "left", "summary_record"]
+__all__ = ["relative_residual", "op_residual", "objective", "deadline", "left", "summary_record", "all_dense"]
 
 
 def _forward(G, z, rows=None):
@@ -69,6 +70,12 @@ def left(deadline_):
 def summary_record(G, f, status, seconds, msg, method, unique=False):
     """The single :class:`LayerRecord` of a whole-network iterative method (gd, gn, pgd)."""
     return LayerRecord(0, G.k, G.n, 0, method, float(f), 0.0, status, bool(unique), seconds, msg)
+
+
+def all_dense(G):
+    """Whether every layer of G has a dense matrix (the code paths of dense nets are kept bit for bit;
+    nets with convolutional / sparse maps use products with the maps instead)."""
+    return all(isinstance(L.linear, Dense) for L in G.layers)
 
 
 def is_phase(op):

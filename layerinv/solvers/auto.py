@@ -16,15 +16,21 @@ import time
 import numpy as np
 
 from ..ops import Inpainting
-from ._common import deadline, left, relative_residual
+from ._common import all_dense, deadline, left, relative_residual
 from .gauss_newton import default_restarts, gauss_newton_map, quasi_random_starts, recover_gn
 from .layerwise import layerwise, layerwise_op
+from .regions import invert_regions, layerwise_can_pin
 
 __all__ = ["invert_auto", "recover_auto"]
 
 
 def invert_auto(G, x, *, tol, gap_tol, time_limit, polish, lam, starts, box, milp_time_limit):
     """``invert(method="auto")`` for one clean observation. ``time_limit`` covers the whole call."""
+    if not all_dense(G) and not layerwise_can_pin(G):  # conv decoders: see solvers/regions.py
+        res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam, starts=max(starts, 1),
+                             prefix="auto -> Gauss-Newton in activation regions: ")
+        res.method = "auto:" + res.method
+        return res
     t0 = time.perf_counter()
     end = deadline(time_limit)
     steps = []
@@ -81,6 +87,11 @@ def recover_auto(G, op, y, **o):
     if not isinstance(op, Inpainting):
         res = recover_gn(G, op, y, **o)
         res.message = "auto -> gn: " + res.message
+        return res
+    if not all_dense(G) and not layerwise_can_pin(G):  # conv decoders: Gauss-Newton from quasi-random starts
+        res = recover_gn(G, op, y, **{k: o[k] for k in ("steps", "restarts", "rng", "lam", "init", "time_limit")})
+        res.message = ("auto -> gn from quasi-random starts (the layer-wise path cannot pin every layer of this "
+                       "net): " + res.message)
         return res
     t0 = time.perf_counter()
     end = deadline(o["time_limit"])

@@ -21,10 +21,11 @@ import time
 
 import numpy as np
 
+from ..linear_maps import Dense
 from ..lp.kernels import full_rank
 from ..ops import Inpainting
 from ..result import Result
-from ._common import deadline, is_phase, left, objective, op_residual, summary_record
+from ._common import all_dense, deadline, is_phase, left, objective, op_residual, summary_record
 
 __all__ = ["jacobian", "linearise", "gauss_newton", "gauss_newton_many", "gauss_newton_map",
            "quasi_random_starts", "recover_gn"]
@@ -41,6 +42,8 @@ def jacobian(G, z):
     For ReLU / LeakyReLU / identity layers G is exactly affine around z: ``G(z') = G(z) + J (z' - z)``
     while no unit changes sign.
     """
+    if not all_dense(G):
+        return _jacobian_by_products(G, z)
     h = z
     J = np.eye(G.k)
     for L in G.layers:
@@ -50,6 +53,18 @@ def jacobian(G, z):
         h = L.activation(u)
         J = J * d[:, None]
     return h, J
+
+
+def _jacobian_by_products(G, z):
+    """:func:`jacobian` for nets with convolutional / sparse maps: the k columns of I pushed through the
+    linearised layers by ``matvec`` (never a dense n_out x n_in matrix; memory ~ k x the widest layer)."""
+    h = z
+    Jt = np.eye(G.k)  # J^T, shape (k, n_i): one row per latent direction
+    for L in G.layers:
+        u = L.affine(h)
+        Jt = L.linear.matvec(Jt) * L.activation.derivative(u)[None, :]
+        h = L.activation(u)
+    return h, np.ascontiguousarray(Jt.T)
 
 
 def linearise(G, op, z):
@@ -278,9 +293,13 @@ def _recover_gn(G, op, y, *, steps, restarts, rng, lam, init, time_limit, starts
         starts = list(starts)
     elif init is not None:
         starts = [("init", init, None)]
-    else:
+    elif all_dense(G) or _can_pin(G):
         starts = lp_starts(G, op, y, end)
+    else:  # a conv decoder the layer-wise LP cannot pin: its start would be arbitrary (and slow)
+        starts = []
     R = default_restarts(op, restarts, init)
+    if not starts and restarts is None and init is None:
+        R = GN_RESTARTS
     if rng is not None:
         starts += [(f"random {r}", z0, None) for r, z0 in enumerate(rng.standard_normal((R, G.k)))]
     else:
@@ -315,6 +334,12 @@ def _recover_gn(G, op, y, *, steps, restarts, rng, lam, init, time_limit, starts
                   {"objective": f, "runs": runs, "best_start": name, "lp": lp, "lam": lam})
 
 
+def _can_pin(G):
+    from .regions import layerwise_can_pin
+
+    return layerwise_can_pin(G)
+
+
 def local_rank_ok(G, op, z):
     """Whether ``d op(G(z)) / dz`` has full column rank at z (z locally identifiable)."""
     return bool(np.all(np.isfinite(z)) and full_rank(linearise(G, op, z)[1]))
@@ -330,8 +355,12 @@ def region_maps(layers, z):
     k = z.size
     A, c, h = np.eye(k), np.zeros(k), z
     out = []
+    dense = all(isinstance(L.linear, Dense) for L in layers)  # dense nets: the formulas as before
     for i, L in enumerate(layers):
-        Au, cu = L.weight @ A, L.weight @ c + L.bias
+        if dense:
+            Au, cu = L.weight @ A, L.weight @ c + L.bias
+        else:  # products with the map: no dense n_out x n_in matrix
+            Au, cu = np.ascontiguousarray(L.linear.matvec(A.T).T), L.linear.matvec(c) + L.bias
         u = L.affine(h)
         out.append((Au, cu, u))
         if i < len(layers) - 1:

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from .._threads import one_torch_thread
+from ..linear_maps import Conv2d, ConvTranspose2d, Dense, Diagonal, Upsample
 from ..result import Result
 from .._torch import require_torch
 from ._common import is_phase, op_residual, relative_residual, summary_record
@@ -26,15 +27,41 @@ def torch_layers(G, torch, dtype):
     """The network's weights as torch tensors (cached per dtype on the network object)."""
     cache = G.__dict__.setdefault("_torch_cache", {})
     if dtype not in cache:
-        cache[dtype] = [(torch.tensor(np.array(L.weight), dtype=dtype),
+        cache[dtype] = [(torch.tensor(np.array(L.weight), dtype=dtype) if isinstance(L.linear, Dense)
+                         else _torch_map(L.linear, torch, dtype),
                          torch.tensor(np.array(L.bias), dtype=dtype), L.activation) for L in G.layers]
     return cache[dtype]
+
+
+def _torch_map(A, torch, dtype):
+    """``h -> A h`` on (batch, n_in) tensors for a non-dense map: torch's own (transposed) convolution,
+    a gather for Upsample, a scale for Diagonal, a torch sparse CSR product otherwise."""
+    F = torch.nn.functional
+    if isinstance(A, (Conv2d, ConvTranspose2d)):
+        w = torch.tensor(np.array(A.weight), dtype=dtype)
+        shape = tuple(A.in_shape)
+        if isinstance(A, Conv2d):
+            return lambda h: F.conv2d(h.reshape((-1,) + shape), w, stride=A.stride,
+                                      padding=A.padding).reshape(h.shape[0], -1)
+        return lambda h: F.conv_transpose2d(h.reshape((-1,) + shape), w, stride=A.stride, padding=A.padding,
+                                            output_padding=A.output_padding).reshape(h.shape[0], -1)
+    if isinstance(A, Upsample):
+        C, H, W = A.in_shape
+        index = torch.tensor(np.array(A.index))
+        return lambda h: h.reshape(h.shape[0], C, H * W)[:, :, index].reshape(h.shape[0], -1)
+    if isinstance(A, Diagonal):
+        v = torch.tensor(np.array(A.values), dtype=dtype)
+        return lambda h: h * v
+    S = A.to_sparse().tocoo()
+    St = torch.sparse_coo_tensor(torch.tensor(np.vstack([S.row, S.col]), dtype=torch.int64),
+                                 torch.tensor(S.data, dtype=dtype), size=S.shape, check_invariants=True).coalesce()
+    return lambda h: torch.sparse.mm(St, h.T).T
 
 
 def torch_forward(layers, z, torch):
     h = z
     for W, b, act in layers:
-        h = act.torch(h @ W.T + b)
+        h = act.torch((h @ W.T if isinstance(W, torch.Tensor) else W(h)) + b)
     return h
 
 

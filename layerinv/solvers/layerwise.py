@@ -8,9 +8,10 @@ import numpy as np
 from ..certificate import prove
 from ..lp.kernels import solve_exact, solve_l1, solve_linf
 from ..lp.system import _U, build_system
+from ..linear_maps import DENSE_LIMIT, Dense
 from ..network import Layer
 from ..result import LayerRecord, Result
-from ._common import deadline, left, op_residual, relative_residual
+from ._common import all_dense, deadline, left, op_residual, relative_residual
 
 __all__ = ["layerwise", "layerwise_op"]
 
@@ -62,13 +63,24 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
     certificate = None
     contradiction = None  # (layer, its optimum) when a non-unique choice above was not reachable
     fail_status, fail_msg = None, ""
-    top = G.layers[-1] if rows is None else Layer(G.layers[-1].weight[rows], G.layers[-1].bias[rows],
-                                                   G.layers[-1].activation)
+    if rows is None:
+        top = G.layers[-1]
+    elif isinstance(G.layers[-1].linear, Dense):
+        top = Layer(G.layers[-1].weight[rows], G.layers[-1].bias[rows], G.layers[-1].activation)
+    else:
+        top = G.layers[-1].select(rows)
+    too_big = [i for i, L in enumerate(G.layers) if (top if i == G.depth - 1 else L).n_out * L.n_in > DENSE_LIMIT]
     for i in range(G.depth - 1, -1, -1):
         if end is not None and i < G.depth - 1 and time.perf_counter() >= end:
             fail_status, fail_msg = "time_limit", f"time_limit ({time_limit:g} s) spent before layer {i}."
             break
         L = G.layers[i] if i < G.depth - 1 else top
+        if i in too_big:  # sound: no verdict about x from a layer we cannot solve
+            fail_status = "inconclusive"
+            fail_msg = (f"layer {i} ({L.n_out} x {L.n_in} = {L.n_out * L.n_in:,} entries) is larger than the dense layer "
+                        f"kernel's limit linear_maps.DENSE_LIMIT = {DENSE_LIMIT:,}; the layer-wise {mode} pass stops "
+                        f"there (no claim about x). method='auto' inverts such nets in latent space.")
+            break
         nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
         scale = max(float(np.max(np.abs(a))), 1e-300)
         if mode == "exact":
@@ -132,9 +144,16 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
         rounding = 64 * _U * (float(np.max(np.abs(a))) + float(np.max(np.abs(L.bias), initial=0.0))) / max(
             float(np.max(np.abs(L.weight))), 1e-300)
         a = out.h
+    info = {}
+    if not all_dense(G):  # conv / sparse nets: which layers the layer-wise path pinned (dense nets unchanged)
+        info = {"pinned": [r.index for r in records if r.unique], "unpinned": [r.index for r in records if not r.unique]}
+        if info["unpinned"]:
+            note = (f" Layers pinned (input unique given the target): {', '.join(map(str, info['pinned'])) or 'none'}; "
+                    f"not pinned: {', '.join(map(str, info['unpinned']))}.")
+            fail_msg = fail_msg + note if fail_status is not None else fail_msg
     if fail_status is not None:
         return Result(np.full(G.k, np.nan), fail_status, fail_msg, np.nan, time.perf_counter() - t0, records,
-                      mode, certificate)
+                      mode, certificate, info)
     z = a
     residual = relative_residual(G, z, x, rows)
     status = {"exact": "exact", "linf": "optimal", "l1": "optimal"}[mode] if eps is None else "feasible"
@@ -160,7 +179,10 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             msg = (f"layer {contradiction[0]} cannot reproduce the input chosen by a layer above it whose input was not "
                    f"unique (its optimum is {contradiction[1]:.3g} > 0): the per-layer optima do not compose, z is "
                    f"the layer-wise point, not an optimum of anything (try method='auto'). " + msg)
-    return Result(z, status, msg, residual, time.perf_counter() - t0, records, mode, None)
+    if info.get("unpinned"):
+        msg += (f" Layers pinned (input unique given the target): {', '.join(map(str, info['pinned'])) or 'none'}; "
+                f"not pinned: {', '.join(map(str, info['unpinned']))}.")
+    return Result(z, status, msg, residual, time.perf_counter() - t0, records, mode, None, info)
 
 
 def _exact_failure(G, x, i, tol, rows, time_limit, what):

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..._checks import as_float_array, check_nonempty
 from ...certificate import LayerCertificate
+from ...linear_maps import DENSE_LIMIT
 from ...network import Layer, ReLUNet
 from ...result import LayerRecord, Result
 from .._common import relative_residual
@@ -249,6 +250,12 @@ def invert_milp(G, x, *, objective, eps, box, time_limit, tol, tighten, rows=Non
     verdict (status "failed", never "infeasible")."""
     from ..layerwise import layerwise
 
+    big = [(i, L.n_out, L.n_in) for i, L in enumerate(G.layers) if L.n_out * L.n_in > DENSE_LIMIT]
+    if big:
+        i, m, n = big[0]
+        raise ValueError(f"method='milp' encodes every layer's rows densely and needs each layer to have at most "
+                         f"linear_maps.DENSE_LIMIT = {DENSE_LIMIT:,} entries (n_out x n_in); layer {i} of G has "
+                         f"{m} x {n} = {m * n:,}. Use method='auto' (Gauss-Newton in latent space) for this net.")
     box_msg = None
     if box is None:
         with np.errstate(over="ignore", invalid="ignore"):  # huge weights: the bounds are checked, not warned about
