@@ -109,3 +109,23 @@ def test_sequential_roundtrip_and_bad_files(tmp_path):
         load_sequential(tmp_path / "bad.npz")
     with pytest.raises(ValueError, match="must have exactly the keys"):
         build_sequential([{"type": "Linear", "in_features": 2}])
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_train_vae_tiny_run_is_seeded(kind):
+    """One epoch on 40 digits: same rng -> same decoder; torch's global RNG untouched; shapes kept."""
+    torch = pytest.importorskip("torch")
+    from layerinv.datasets import load_mnist_test_digits
+    from layerinv.mnist_decoders import conv_architecture, dense_architecture, train_vae
+
+    images, _ = load_mnist_test_digits()
+    arch = dense_architecture() if kind == "dense" else conv_architecture(channels=(4, 2))
+    state = torch.random.get_rng_state()
+    outs = []
+    for _ in range(2):
+        dec, hist = train_vae(images[:40], arch, epochs=1, rng=0, progress=False, range_weight=0.1)
+        with torch.no_grad():
+            outs.append(dec(torch.zeros(2, 20)).numpy())
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert outs[0].shape == (2, 784) and np.array_equal(outs[0], outs[1])
+    assert len(hist) == 1 and np.isfinite([hist[0]["mse"], hist[0]["kl"]]).all()

@@ -23,7 +23,7 @@ import numpy as np
 #: The shipped recipes: everything that is not data, seed or output path.
 RECIPES = {
     "dense": dict(sigma=0.6, beta=1.0, warmup=0, epochs=100, range_weight=0.0),
-    "conv": dict(sigma=0.1, beta=1.0, warmup=0, epochs=30, range_weight=0.0),
+    "conv": dict(sigma=0.5, beta=1.0, warmup=0, epochs=30, range_weight=0.0),
 }
 
 
