@@ -55,6 +55,7 @@ EXPERIMENTS = {
     "cs": "layerinv.experiments.cs",
     "inpainting": "layerinv.experiments.inpainting",
     "phase-retrieval": "layerinv.experiments.phase_retrieval",
+    "sample-quality": "layerinv.experiments.sample_quality",
 }
 
 

