@@ -85,7 +85,8 @@ def test_cli_quick_run(tmp_path, capsys):
     data = _npm_folder(tmp_path / "npm", images, labels)
     out, held = tmp_path / "G.npz", tmp_path / "held.npz"
     args = _parser().parse_args(["train-mnist", "--decoder", "legacy", "--quick", "--epochs", "1", "--seed", "3",
-                                 "--holdout", "2",                                 "--data", str(data), "--out", str(out), "--test-digits-out", str(held)])
+                                 "--holdout", "2", "--data", str(data), "--out", str(out),
+                                 "--test-digits-out", str(held)])
     assert args.func(args) == 0
     G = ReLUNet.load(out)
     assert G.dims == [20, 60, 784]
