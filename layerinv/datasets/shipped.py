@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import as_float_array
-from ..io import load_net, load_sequential, read_npz, write_npz
+from ..io import load_net, read_npz, write_npz
 from ..network import ReLUNet
 
 __all__ = ["load_mnist_generator", "load_mnist_test_digits", "save_test_digits", "load_reference_decoder"]
@@ -42,8 +42,9 @@ def load_mnist_generator(name="dense"):
           architecture of Lei et al. 2019); its prior samples ``G(z), z ~ N(0, I)`` look like digits
           (``docs/sample_quality.md``). A :class:`ReLUNet`.
         * ``"conv"``: 20 -> Linear -> 32 x 7 x 7 -> ConvTranspose2d -> 16 x 14 x 14 ->
-          ConvTranspose2d -> 784, ReLU after every layer. For now a float64 ``torch.nn.Sequential``
-          in eval mode (needs torch), until ``ReLUNet`` holds convolutional layers.
+          ConvTranspose2d -> 784, ReLU after every layer; a :class:`ReLUNet` with
+          ``dims == [20, 1568, 3136, 784]`` whose last two layers are convolutional linear maps
+          (:mod:`layerinv.linear_maps`). Needs no torch.
         * ``"legacy"``: the first shipped decoder, 20 -> 60 -> 784 ReLU without biases, whose prior
           samples do not look like digits; kept because published results used it
           (``docs/results.md``). A :class:`ReLUNet`.
@@ -59,12 +60,7 @@ def load_mnist_generator(name="dense"):
     if not isinstance(name, str) or name not in GENERATORS:
         raise ValueError(f"name must be one of {', '.join(map(repr, GENERATORS))}; got {name!r}.")
     with resources.as_file(_data_file(GENERATORS[name])) as f:
-        if name != "conv":
-            return load_net(f)
-        arch, arrays, _ = load_sequential(f)
-    from ..train_vae import module_from_arrays
-
-    return module_from_arrays(arch, arrays)
+        return load_net(f)
 
 
 def load_mnist_test_digits():

