@@ -31,7 +31,7 @@ from ._torch import require_torch
 from .train import _adam
 
 __all__ = ["RECIPES", "SEQUENTIAL_LAYERS", "dense_architecture", "conv_architecture", "check_architecture",
-           "build_sequential", "train_vae"]
+           "build_sequential", "to_sequential", "train_vae"]
 
 N_PIXELS = 784
 
@@ -115,6 +115,35 @@ def build_sequential(arch, dtype=None):
         mods.append(getattr(nn, rec["type"])(**kw))
     seq = nn.Sequential(*mods)
     return seq.to(dtype) if dtype is not None else seq
+
+
+def to_sequential(G, arch):
+    """The torch module ``build_sequential(arch)`` (float64, eval mode) carrying the weights of ``G``.
+
+    The inverse of ``ReLUNet.from_torch`` for decoders built from layer records, e.g.
+    ``to_sequential(load_mnist_generator("conv"), conv_architecture())`` gives the shipped conv
+    decoder as a torch module (for a baseline that differentiates through torch). ``G`` must have one
+    layer per Linear / Conv2d / ConvTranspose2d record, in order, with per-channel biases.
+    """
+    torch = require_torch("to_sequential")
+    module = build_sequential(arch, dtype=torch.float64)
+    linear = [m for m in module if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    if len(linear) != G.depth:
+        raise ValueError(f"arch has {len(linear)} linear or convolution layers but G has {G.depth} layers.")
+    with torch.no_grad():
+        for i, (m, L) in enumerate(zip(linear, G.layers)):
+            attr = "matrix" if isinstance(m, torch.nn.Linear) else "weight"
+            W = getattr(L.linear, attr, None)
+            if W is None or tuple(W.shape) != tuple(m.weight.shape):
+                raise ValueError(f"layer {i} of G does not match arch's {type(m).__name__} (weight shape "
+                                 f"{tuple(m.weight.shape)}; got {type(L.linear).__name__}).")
+            b = L.bias.reshape(len(m.bias), -1) if m.bias is not None else np.zeros((0, 1))
+            if m.bias is not None and not np.all(b == b[:, :1]):
+                raise ValueError(f"layer {i} of G has a bias that is not constant per channel.")
+            m.weight.copy_(torch.as_tensor(np.array(W)))
+            if m.bias is not None:
+                m.bias.copy_(torch.as_tensor(b[:, 0].copy()))
+    return module.eval()
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -217,7 +246,8 @@ def _fit(torch, enc, dec, data, gen, epochs, sigma, beta, warmup, batch_size, lr
             kl = 0.5 * (mu ** 2 + logvar.exp() - 1.0 - logvar).sum(dim=1)
             loss = sq / (2.0 * sigma ** 2) + b_t * kl
             if range_weight:
-                loss = loss + range_weight * _overshoot(torch, dec, mu.detach(), logvar.detach(), gen) / (2.0 * sigma ** 2)
+                over = _overshoot(torch, dec, mu.detach(), logvar.detach(), gen)
+                loss = loss + range_weight * over / (2.0 * sigma ** 2)
             loss.mean().backward()
             step()
             tot += float(loss.detach().sum())

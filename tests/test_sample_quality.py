@@ -111,6 +111,20 @@ def test_conv_architecture_converts_exactly():
     assert G2.dims == G.dims and [type(L.linear) for L in G2.layers] == [type(L.linear) for L in G.layers]
 
 
+def test_to_sequential_gives_the_shipped_conv_decoder_as_a_torch_module():
+    torch = pytest.importorskip("torch")
+    from layerinv.train_vae import conv_architecture, dense_architecture, to_sequential
+
+    for name, arch in (("conv", conv_architecture()), ("dense", dense_architecture())):
+        G = load_mnist_generator(name)
+        m = to_sequential(G, arch)
+        z = np.random.default_rng(2).standard_normal((4, 20))
+        with torch.no_grad():
+            assert np.allclose(m(torch.as_tensor(z)).numpy(), G(z), rtol=0, atol=1e-10)
+    with pytest.raises(ValueError, match="arch has 3 linear or convolution layers but G has 2 layers"):
+        to_sequential(load_mnist_generator("dense"), conv_architecture())
+
+
 def test_check_architecture_messages():
     from layerinv.train_vae import check_architecture
 
