@@ -69,18 +69,20 @@ def _write_tgz(path, folder):
 
 
 # ---------------------------------------------------------------------------------------------- shipped generator
-def test_shipped_generator_architecture():
-    G = load_mnist_generator()
+@pytest.mark.parametrize("name, bias", [("dense", True), ("legacy", False)])
+def test_shipped_generator_architecture(name, bias):
+    G = load_mnist_generator(name)
     assert isinstance(G, ReLUNet)
     assert G.dims == [20, 60, 784]
     assert [L.activation.name for L in G.layers] == ["relu", "relu"]
-    assert not G.has_bias
+    assert G.has_bias == bias
 
 
+@pytest.mark.parametrize("name", ["dense", "legacy"])
 @pytest.mark.parametrize("seed", SEEDS)
-def test_shipped_generator_exact_inversion(seed):
+def test_shipped_generator_exact_inversion(seed, name):
     """G(z) for z ~ N(0, I) (the VAE prior): the residual is always ~0; z* comes back when it is unique."""
-    G = load_mnist_generator()
+    G = load_mnist_generator(name)
     rng = np.random.default_rng(seed)
     z_any = rng.standard_normal(G.k)
     while True:  # a z with enough active hidden units to be identifiable (about 3 in 4 are)
@@ -95,9 +97,10 @@ def test_shipped_generator_exact_inversion(seed):
     assert rel(res.z, z_id) <= TOL["z_exact"]
 
 
-def test_shipped_generator_outputs_on_pixel_scale():
+@pytest.mark.parametrize("name", ["dense", "legacy"])
+def test_shipped_generator_outputs_on_pixel_scale(name):
     """Trained with a Gaussian likelihood: G(z) for typical z looks like pixels, not logits."""
-    G = load_mnist_generator()
+    G = load_mnist_generator(name)
     X = G(np.random.default_rng(0).standard_normal((200, G.k)))
     assert X.min() >= 0
     assert 0.5 < np.percentile(X.max(axis=1), 50) < 2.0

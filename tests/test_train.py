@@ -84,8 +84,9 @@ def test_cli_quick_run(tmp_path, capsys):
     images, labels = load_mnist_test_digits()
     data = _npm_folder(tmp_path / "npm", images, labels)
     out, held = tmp_path / "G.npz", tmp_path / "held.npz"
-    args = _parser().parse_args(["train-mnist", "--quick", "--epochs", "1", "--seed", "3", "--holdout", "2",
-                                 "--data", str(data), "--out", str(out), "--test-digits-out", str(held)])
+    args = _parser().parse_args(["train-mnist", "--decoder", "legacy", "--quick", "--epochs", "1", "--seed", "3",
+                                 "--holdout", "2", "--data", str(data), "--out", str(out),
+                                 "--test-digits-out", str(held)])
     assert args.func(args) == 0
     G = ReLUNet.load(out)
     assert G.dims == [20, 60, 784]
@@ -94,7 +95,7 @@ def test_cli_quick_run(tmp_path, capsys):
         assert np.array_equal(np.bincount(f["labels"], minlength=10), np.full(10, 2))
         in_npm_order = images[np.argsort(labels, kind="stable")]  # the npm package is ordered by class
         assert np.array_equal(f["images"], np.rint(in_npm_order[f["index"]] * 255))
-    assert "training on 80 digits" in capsys.readouterr().out
+    assert "decoder on 80 digits" in capsys.readouterr().out
 
 
 def test_cli_rejects_bad_out(tmp_path):
@@ -120,3 +121,26 @@ def test_adam_matches_torch():
             ((A @ p2 - b) ** 2).sum().backward()
             step()
         assert torch.allclose(p1, p2, rtol=0, atol=1e-5)  # float32 rounding over 300 steps
+
+
+@pytest.mark.parametrize("decoder", ["dense", "conv", "legacy"])
+def test_cli_quick_run_each_decoder(tmp_path, capsys, decoder):
+    """--decoder picks the recipe and the architecture; every decoder is written with ReLUNet.save."""
+    images, labels = load_mnist_test_digits()
+    data = _npm_folder(tmp_path / "npm", images, labels)
+    out = tmp_path / "G.npz"
+    args = _parser().parse_args(["train-mnist", "--decoder", decoder, "--quick", "--epochs", "1", "--holdout", "2",
+                                 "--data", str(data), "--out", str(out)])
+    assert args.func(args) == 0
+    G = ReLUNet.load(out)
+    if decoder == "conv":
+        assert G.dims == [20, 1568, 3136, 784] and type(G.layers[2].linear).__name__ == "ConvTranspose2d"
+    else:
+        assert G.dims == [20, 60, 784] and G.has_bias == (decoder == "dense")
+    assert f"training the {decoder} decoder on 80 digits for 1 epochs" in capsys.readouterr().out
+
+
+def test_cli_bias_only_for_legacy(tmp_path):
+    args = _parser().parse_args(["train-mnist", "--bias", "--out", str(tmp_path / "G.npz")])
+    with pytest.raises(ValueError, match="--bias applies to --decoder legacy only"):
+        args.func(args)

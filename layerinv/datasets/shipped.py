@@ -1,6 +1,7 @@
 """Files shipped with layerinv (``layerinv/datasets/data/``) and the paper's reference decoders.
 
-* :func:`load_mnist_generator`: the trained 20 -> 60 -> 784 ReLU decoder;
+* :func:`load_mnist_generator`: the trained MNIST decoders (``"dense"`` 20 -> 60 -> 784 ReLU,
+  ``"conv"`` transposed convolutions, ``"legacy"`` the first shipped dense one);
 * :func:`load_mnist_test_digits`: the 100 real digits held out of its training
   (:func:`save_test_digits` writes that file);
 * :func:`load_reference_decoder`: one of Lei et al.'s published decoders, converted to .npz.
@@ -21,7 +22,8 @@ from ..network import ReLUNet
 
 __all__ = ["load_mnist_generator", "load_mnist_test_digits", "save_test_digits", "load_reference_decoder"]
 
-_GENERATOR_FILE = "mnist_vae_20_60_784.npz"
+#: ``load_mnist_generator`` name -> file in ``layerinv/datasets/data/``.
+GENERATORS = {"dense": "mnist_dense_20_60_784.npz", "conv": "mnist_conv_20.npz", "legacy": "mnist_vae_20_60_784.npz"}
 _TEST_DIGITS_FILE = "mnist_test_digits.npz"
 _TEST_DIGITS_FORMAT = "layerinv.mnist_test_digits"
 
@@ -30,16 +32,24 @@ def _data_file(name):
     return resources.files("layerinv.datasets") / "data" / name
 
 
-def load_mnist_generator():
-    """The shipped MNIST decoder: a 20 -> 60 -> 784 ReLU network, no biases.
+def load_mnist_generator(name="dense"):
+    """A shipped MNIST decoder, trained on 9,900 real MNIST digits; outputs on the [0, 1] pixel scale.
 
-    A VAE decoder trained on 9,900 real MNIST digits (see ``layerinv/datasets/data/README.md`` for
-    the command, seed and loss), ReLU after both layers, outputs on the [0, 1] pixel scale.
+    Parameters
+    ----------
+    name : {"dense", "conv", "legacy"}
+        * ``"dense"`` (default): 20 -> 60 -> 784, ReLU after both layers, with biases (the
+          architecture of Lei et al. 2019); its prior samples ``G(z), z ~ N(0, I)`` look like digits
+          (``docs/sample_quality.md``). A :class:`ReLUNet`.
+        * ``"conv"``: 20 -> Linear -> 32 x 7 x 7 -> ConvTranspose2d -> 16 x 14 x 14 ->
+          ConvTranspose2d -> 784, ReLU after every layer; a :class:`ReLUNet` with
+          ``dims == [20, 1568, 3136, 784]`` whose last two layers are convolutional linear maps
+          (:mod:`layerinv.linear_maps`). Needs no torch.
+        * ``"legacy"``: the first shipped decoder, 20 -> 60 -> 784 ReLU without biases, whose prior
+          samples do not look like digits; kept because published results used it
+          (``docs/results.md``). A :class:`ReLUNet`.
 
-    Returns
-    -------
-    ReLUNet
-        ``dims == [20, 60, 784]``.
+    The training commands, seeds and losses are in ``layerinv/datasets/data/README.md``.
 
     Examples
     --------
@@ -47,7 +57,9 @@ def load_mnist_generator():
     >>> load_mnist_generator().dims
     [20, 60, 784]
     """
-    with resources.as_file(_data_file(_GENERATOR_FILE)) as f:
+    if not isinstance(name, str) or name not in GENERATORS:
+        raise ValueError(f"name must be one of {', '.join(map(repr, GENERATORS))}; got {name!r}.")
+    with resources.as_file(_data_file(GENERATORS[name])) as f:
         return load_net(f)
 
 

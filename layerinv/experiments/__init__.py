@@ -56,6 +56,7 @@ EXPERIMENTS = {
     "inpainting": "layerinv.experiments.inpainting",
     "phase-retrieval": "layerinv.experiments.phase_retrieval",
     "conv": "layerinv.experiments.conv",
+    "sample-quality": "layerinv.experiments.sample_quality",
 }
 
 

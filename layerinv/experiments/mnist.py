@@ -4,7 +4,7 @@ Trial i draws z* ~ N(0, I) and Gaussian noise e ~ N(0, sigma^2 I), observes x = 
 inverts x with linf, l1, gd (CSGM: Adam, lr 0.01, 1000 steps, restarts as given) and auto (linf,
 then the Gauss–Newton polish from the linf answer and quasi-random starts). Reported per run:
 ``||z - z*|| / ||z*||``, the per-pixel MSE of G(z) against the clean G(z*), and seconds.
-``--net`` picks the shipped decoder (default), the paper's own decoder
+``--net`` picks the shipped decoder (default; ``legacy``: the first shipped one), the paper's own decoder
 (``../shared/reference_nets/lei2019_vae_relu_20_60_784.npz`` when present) or any .npz written by
 ``ReLUNet.save``.
 
@@ -41,12 +41,12 @@ def reference_path():
 
 
 def load_net(spec):
-    """``"shipped"``, ``"reference"`` or a path to a ``ReLUNet.save`` file."""
+    """``"shipped"`` (= ``"dense"``), ``"legacy"``, ``"reference"`` or a path to a ``ReLUNet.save`` file."""
     if spec not in _NETS:
-        if spec == "shipped":
+        if spec in ("shipped", "dense", "legacy"):
             from ..datasets import load_mnist_generator
 
-            _NETS[spec] = load_mnist_generator()
+            _NETS[spec] = load_mnist_generator("legacy" if spec == "legacy" else "dense")
         elif spec == "reference":
             from ..datasets import load_reference_decoder
 
@@ -65,7 +65,8 @@ def load_net(spec):
 def add_arguments(parser):
     g = A.add_common_arguments(parser, trials=100, out="results/mnist")
     g.add_argument("--net", default="shipped",
-                   help="shipped (default), reference (the paper's decoder, if present) or a .npz path")
+                   help="shipped (default: load_mnist_generator('dense')), legacy (the first shipped decoder, used "
+                        "in docs/results.md), reference (the paper's decoder, if present) or a .npz path")
     g.add_argument("--variances", type=A.float_list, default=list(VARIANCES),
                    help="noise variances (default 0.3,0.01)")
     A.add_gd_arguments(g, lr=0.01, steps=1000, quick_steps=100)
