@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .linear_maps import DENSE_LIMIT
 from .lp.kernels import lstsq, solve_exact, solve_linf
 from .lp.system import _U, LayerSystem, build_system, dual_bound
 from .network import Layer
@@ -369,6 +370,11 @@ def fit_lower_bound(G, x, *, steps=8, gap_tol=0.0, time_limit=None):
     act = G.layers[-1].activation
     if not (act.has_inactive_region or act.is_identity):
         raise ValueError(f"fit_lower_bound needs a ReLU output layer (or an identity one); G's is {act.name!r}.")
+    top = G.layers[-1]
+    if top.n_out * top.n_in > DENSE_LIMIT:
+        raise ValueError(f"fit_lower_bound solves the top layer's LP on its dense rows and needs at most "
+                         f"linear_maps.DENSE_LIMIT = {DENSE_LIMIT:,} entries; G's top layer has {top.n_out} x "
+                         f"{top.n_in} = {top.n_out * top.n_in:,}.")
     return fit_lower_bound_unchecked(G, x, steps=steps, gap_tol=gap_tol, time_limit=time_limit)
 
 

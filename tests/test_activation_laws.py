@@ -139,3 +139,34 @@ def test_parse_and_from_record():
     assert Activation.parse("relu", "act", last=False).name == "relu"
     assert Activation.parse(("leaky_relu", 0.1), "act", last=False).spec() == ("leaky_relu", 0.1)
     assert Activation.parse("tanh").spec() == "tanh"
+
+
+def test_conventions_at_zero_and_at_the_ends_of_open_ranges():
+    lk = Activation.parse(("leaky_relu", 0.2))
+    u, d = lk.linearise(np.array([0.0, -1.0]))
+    np.testing.assert_array_equal(d, [1.0, 0.2])  # slope 1 at 0, as derivative(0)
+    d, c = lk.equation_rows(np.array([0.0, -1.0]), np.array([2.0, 2.0]))
+    np.testing.assert_array_equal(d, [1.0, 0.2])
+    np.testing.assert_array_equal(c, [-2.0, -1.4])
+    for name, (a, b) in (("sigmoid", (0.0, 1.0)), ("tanh", (-1.0, 1.0))):
+        act = Activation.parse(name)
+        ends = np.array([a - 0.5, a, b, b + 0.5])
+        inv = act.inverse(ends)
+        lu, dd = act.linearise(ends)
+        assert np.all(np.isfinite(inv)) and np.all(np.isfinite(lu)) and np.all(dd > 0)
+        np.testing.assert_array_equal(inv, lu)
+        assert inv[0] == inv[1] < 0 and inv[2] == inv[3] > 0  # clipped just inside the range
+        assert abs(act(inv[1]) - a) < 1e-11 and abs(act(inv[2]) - b) < 1e-11
+        gl, gh, empty = act.inverse_interval(np.array([a - 1.0]), np.array([a]))  # touches the open end only
+        assert empty[0]
+
+
+def test_masks_and_slopes_have_the_input_shape():
+    x = np.array([[0.5, -0.5, 0.0]])
+    for act in ACTS:
+        m = act.undetermined(x, 0.1)
+        assert m.dtype == bool and m.shape == x.shape
+        u, d = act.linearise(np.abs(x) * 0.5)
+        assert np.shape(d) == x.shape
+        gl, gh, empty = act.inverse_interval(x - 1.0, x)
+        assert empty.shape == x.shape and empty.dtype == bool

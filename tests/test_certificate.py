@@ -48,7 +48,17 @@ def test_forged_certificate_for_an_in_range_x_fails(seed):
     forged = LayerCertificate(0, "dual", [delta], G, x, E={0: system.E}, I=system.I, y_E=out.bound.y_E,
                               y_I=out.bound.y_I, bound=out.bound.value, radius=out.bound.radius)
     assert not forged.check()
-    assert "equation row" in forged.reason
+    # multipliers of the right shape (the layer's own claim system) cannot prove anything about an x in
+    # the range either: the recomputed bound stays below the tolerance
+    from layerinv.certificate import claim_system
+
+    own = claim_system(G.layers[0], x, delta, False)
+    for trial in range(3):
+        r = np.random.default_rng(trial)
+        forged = LayerCertificate(0, "dual", [delta], G, x, E={0: own.E}, I=own.I,
+                                  y_E=r.standard_normal(own.c_E.shape), y_I=np.abs(r.standard_normal(own.c_I.shape)),
+                                  bound=1.0, radius=10.0, rtol=1e-6)
+        assert not forged.check()
 
 
 def test_certificate_does_not_transfer_to_other_networks(seed):

@@ -81,17 +81,19 @@ def test_a_failing_method_is_a_status_not_a_crash(tmp_path, monkeypatch):
         raise RuntimeError("no such luck")
 
     monkeypatch.setattr(layerinv, "invert", boom)
-    args = parse("--quick", "--quiet", "--nets", "dcgan", "--methods", "exact,csgm", "--lr-grid", "0.1",
+    args = parse("--quick", "--quiet", "--nets", "dcgan,conv", "--settings", "clean", "--methods", "exact,csgm",
+                 "--lr-grid", "0.1",
                  "--steps", "5", "--out", str(tmp_path))
     rows = C.read_csv(conv.run(args)[0])
     exact = [r for r in rows if r["method"] == "exact"]
     assert exact and all(r["status"] == "error: RuntimeError: no such luck" and not r["success"] for r in exact)
     summary = C.read_csv(os.path.join(tmp_path, "conv_summary.csv"))
-    assert [r["errors"] for r in summary if r["method"] == "exact"] == [1]
+    assert [r["errors"] for r in summary if r["method"] == "exact"] == [2, 1]  # conv 2 trials, dcgan 1
+    assert {(r["net"], r["setting"]) for r in rows} == {("conv", "clean"), ("dcgan", "clean")}
 
 
 @pytest.mark.parametrize("argv", [["--nets", "conv,foo"], ["--methods", "auto,auto"], ["--decoder", "big"],
-                                  ["--lr-grid", "0"], ["--steps", "0"]])
+                                  ["--lr-grid", "0"], ["--steps", "0"], ["--settings", "clean,noisy"]])
 def test_bad_options_are_argparse_errors(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         parse(*argv)
@@ -101,3 +103,10 @@ def test_bad_options_are_argparse_errors(argv, capsys):
 def test_more_trials_than_digits_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--trials must be <= 100"):
         conv.run(parse("--trials", "101", "--nets", "conv", "--out", str(tmp_path)))
+
+
+def test_shipped_decoder_and_its_torch_module_agree():
+    module, G, shape = conv.load({"decoder": "shipped", "seed": 0, "sizes": {"conv": [20, 32, 16, 7]}}, "conv")
+    assert G.dims == [20, 1568, 3136, 784] and shape == (20,)
+    z = np.random.default_rng(0).standard_normal((3, 20))
+    np.testing.assert_allclose(conv.torch_forward(module, shape, z), G(z), rtol=0, atol=1e-12)

@@ -107,15 +107,20 @@ def test_layerwise_reports_the_layers_it_could_not_pin(seed):
 
 
 def test_layers_above_the_dense_limit_are_inconclusive_not_a_verdict():
-    big = lm.ConvTranspose2d(np.ones((1, 1, 1, 1)), in_shape=(1, 64, 64))  # 4096 x 4096 > DENSE_LIMIT
+    rng = np.random.default_rng(0)
+    big = lm.ConvTranspose2d(rng.standard_normal((1, 1, 3, 3)), 1, 1, in_shape=(1, 64, 64))  # 4096 x 4096
     assert big.n_out * big.n_in > lm.DENSE_LIMIT
-    G = ReLUNet([big], [None], ["relu"])
-    x = G(np.random.default_rng(0).standard_normal(G.k))
+    G = ReLUNet([rng.standard_normal((4096, 4)), big], None, ["relu", "relu"])
+    x = G(rng.standard_normal(G.k))
     for method in ("exact", "linf", "l1"):
         res = invert(G, x, method=method)
         assert res.status == "inconclusive" and "DENSE_LIMIT" in res.message
     with pytest.raises(ValueError, match="DENSE_LIMIT"):
         invert(G, x, method="milp")
+    with pytest.raises(ValueError, match="DENSE_LIMIT"):
+        fit_lower_bound(G, x)
+    res = invert(G, x, method="auto")  # the route in latent space needs products only
+    assert res.status == "exact" and res.residual < 1e-10
 
 
 # ---------------------------------------------------------------------- auto
@@ -133,6 +138,15 @@ def test_auto_reproduces_x_on_a_conv_net_it_cannot_pin_layer_by_layer(seed):
     assert [r.index for r in res.layers] == [2, 1, 0]
     assert {r.index for r in res.layers if r.unique} == set(res.info["pinned"])
     assert res.seconds > 0
+
+
+def test_auto_route_keeps_to_its_time_limit():
+    G = shrinking(0)
+    _, x = planted(G, 0)
+    x = x + 0.05 * np.max(x) * np.random.default_rng(0).standard_normal(x.size)  # no start can fit it exactly
+    res = invert(G, x, method="auto", time_limit=1e-3, starts=50)
+    assert len(res.info["runs"]) == 1 and res.info["runs"][0]["iterations"] <= 5  # one chunk of one start
+    assert res.status in ("exact", "converged") and res.ok
 
 
 def test_auto_on_an_expansive_conv_net_takes_the_layer_wise_path():
@@ -206,6 +220,11 @@ def test_recover_auto_with_every_operator_on_a_conv_net(seed):
         res = recover(G, op, op(x), method="auto")
         assert res.ok and res.residual < 1e-8, (type(op).__name__, res.message)
         assert rel(G(res.z), x) < 1e-6
+    with pytest.raises(ValueError, match="cannot pin every layer"):
+        recover(G, ops[0], ops[0](x), method="pgd")
+    for method, kw in (("gn", {}), ("gd", {"rng": 1, "steps": 50})):
+        res = recover(G, ops[0], ops[0](x), method=method, **kw)
+        assert res.ok and np.isfinite(res.residual), (method, res.message)
     op = PhaseRetrieval(4 * G.n, G.n, rng)
     res = recover(G, op, op(x), method="auto")
     assert res.ok and np.isfinite(res.residual)

@@ -125,7 +125,8 @@ def test_layer_from_a_plain_array_rows_and_select():
     np.testing.assert_array_equal(np.asarray(Wr.to_dense() if hasattr(Wr, "to_dense") else Wr), W[[0, 2]])
     np.testing.assert_array_equal(br, [1.0, -1.0])
     S = L.select(np.array([2, 0]))
-    assert S.n_out == 2 and S.n_in == 2
+    assert S.n_out == 2 and S.n_in == 2 and S.activation == relu
+    np.testing.assert_array_equal(S.bias, [-1.0, 1.0])
     np.testing.assert_array_equal(S.affine(np.array([1.0, 2.0])), (W @ [1.0, 2.0] + [1.0, 0.0, -1.0])[[2, 0]])
     with pytest.raises((TypeError, ValueError), match="weight"):
         Layer(np.ones(3), np.zeros(3), relu)

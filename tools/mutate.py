@@ -61,7 +61,7 @@ def main(argv=None):
     p.add_argument("--children", type=int, default=1, help="parallel mutant workers (default 1)")
     p.add_argument("--sync-only", action="store_true", help="prepare .mutation/GROUP, do not run")
     p.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run (default: all of the group)")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     g = groups()
     if a.list or a.group is None:
         for name, spec in g.items():

@@ -5,7 +5,10 @@ Statuses are names from :data:`layerinv.STATUSES`, mapped once by :data:`STATUS_
 status text is kept in :attr:`HighsSolution.raw`, for messages only.
 
 * :func:`solve_lp` solves a dense LP with dual simplex on one reusable HiGHS object per thread
-  (the layer LPs of :mod:`layerinv.lp.kernels`).
+  (the layer LPs of :mod:`layerinv.lp.kernels`), within a work budget of simplex iterations that
+  grows with the LP's size (:func:`iteration_budget`): dual simplex can cycle for minutes on a
+  degenerate LP whose optimum is at HiGHS's feasibility tolerance (an observation with noise
+  ~1e-9); it then stops with status ``"time_limit"``.
 * :class:`Highs` is one quiet HiGHS object of the caller's own, loaded with a sparse model (column
   bounds, costs, integrality, rows ``row_lo <= A v <= row_hi`` in CSC form) and run repeatedly with
   new costs or time limits (the MILP of :mod:`layerinv.solvers.milp`).
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Highs", "HighsSolution", "STATUS_MAP", "quiet_stdout", "solve_lp"]
+__all__ = ["Highs", "HighsSolution", "STATUS_MAP", "quiet_stdout", "solve_lp", "iteration_budget"]
 
 #: HiGHS model status -> :data:`layerinv.STATUSES` name. Every limit HiGHS can stop on (time,
 #: simplex iterations, solutions found, interrupts) is "time_limit": the solver stopped early on a
@@ -160,11 +163,26 @@ def _thread_solver():
     return h
 
 
-def solve_lp(c, A, b, col_lower, col_upper, *, time_limit=None, feas_tol=1e-9, row_lower=None):
+#: Simplex iterations allowed per row and column of a dense LP (plus :data:`_BASE_ITERATIONS`).
+#: Healthy layer LPs (random and MNIST nets, noise 1e-9 to 1e-1) need at most ~2.5 (m + n) and the
+#: degenerate ones that still finish ~8 (m + n); a cycling one (50,000+ iterations for m + n ~ 900,
+#: minutes) is stopped at 20 (m + n) + 1000, about a second at that size.
+ITERATIONS_PER_ROW = 20
+_BASE_ITERATIONS = 1000
+
+
+def iteration_budget(m, n):
+    """The simplex iterations :func:`solve_lp` allows an (m, n) LP: ``20 (m + n) + 1000``."""
+    return ITERATIONS_PER_ROW * (int(m) + int(n)) + _BASE_ITERATIONS
+
+
+def solve_lp(c, A, b, col_lower, col_upper, *, time_limit=None, feas_tol=1e-9, row_lower=None, iterations=None):
     """Solve ``min c.x  s.t.  row_lower <= A x <= b,  col_lower <= x <= col_upper`` with dual simplex.
 
     ``A`` is a dense (m, n) array. Infinite bounds use ``numpy.inf``. ``feas_tol`` is HiGHS's primal
-    and dual feasibility tolerance. Returns a :class:`HighsSolution`; never raises.
+    and dual feasibility tolerance. ``iterations`` caps the simplex iterations (default
+    :func:`iteration_budget`), ``time_limit`` the seconds (None: no clock); either limit reached gives
+    status ``"time_limit"``. Returns a :class:`HighsSolution`; never raises.
     """
     try:
         solver = _thread_solver()
@@ -175,7 +193,8 @@ def solve_lp(c, A, b, col_lower, col_upper, *, time_limit=None, feas_tol=1e-9, r
         counts = nz.sum(axis=0)
         start = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
         rows = np.nonzero(nz.T)  # column-major order: (col, row)
-        solver.options.update(primal_feasibility_tolerance=float(feas_tol), dual_feasibility_tolerance=float(feas_tol))
+        solver.options.update(primal_feasibility_tolerance=float(feas_tol), dual_feasibility_tolerance=float(feas_tol),
+                              simplex_iteration_limit=int(iteration_budget(m, n) if iterations is None else iterations))
         solver.load(n, m, np.asarray(c, dtype=np.float64), _bounds(col_lower, inf, -1), _bounds(col_upper, inf, 1),
                     np.full(m, -inf) if row_lower is None else _bounds(row_lower, inf, -1), _bounds(b, inf, 1),
                     start, rows[1].astype(np.int32), Af.T[rows])

@@ -23,11 +23,12 @@ LAYER_STATUSES = {
               "that our recomputation refuted); see message.",
 }
 
-#: Statuses of the interior-point kernel alone (internal: the driver never sees them, the kernel falls
-#: back to HiGHS on anything but "optimal").
+#: Statuses of the interior-point kernel alone (internal: the driver never sees them; the kernel's
+#: caller judges its h and lower by their recomputed gap, and falls back to HiGHS when that is too wide).
 SOLVER_STATUSES = {
     "optimal": LAYER_STATUSES["optimal"],
-    "time_limit": "the interior point used all its steps; h and lower are still valid.",
+    "time_limit": "the interior point used all its steps, or converged short of its own gap target; h and "
+                  "lower are still valid.",
     "failed": "numerical trouble; the caller falls back to HiGHS.",
 }
 

@@ -149,7 +149,8 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
         info = {"pinned": [r.index for r in records if r.unique], "unpinned": [r.index for r in records if not r.unique]}
         if info["unpinned"]:
             note = (f" Layers pinned (input unique given the target): {', '.join(map(str, info['pinned'])) or 'none'}; "
-                    f"not pinned: {', '.join(map(str, info['unpinned']))}.")
+                    f"not pinned: {', '.join(map(str, info['unpinned']))}; method='auto' inverts such nets in "
+                    f"latent space.")
             fail_msg = fail_msg + note if fail_status is not None else fail_msg
     if fail_status is not None:
         return Result(np.full(G.k, np.nan), fail_status, fail_msg, np.nan, time.perf_counter() - t0, records,

@@ -12,9 +12,10 @@ import time
 import numpy as np
 
 from ..result import Result
-from ._common import deadline, left, op_residual, summary_record
+from ._common import all_dense, deadline, left, op_residual, summary_record
 from .gauss_newton import gauss_newton, local_rank_ok
 from .layerwise import layerwise
+from .regions import layerwise_can_pin
 
 __all__ = ["recover_pgd"]
 
@@ -25,6 +26,10 @@ GN_STEPS = 50
 def recover_pgd(G, op, y, *, steps, step, polish, stop_rtol, init, time_limit):
     """``recover(method="pgd")`` for one clean measurement; ``time_limit`` covers the whole call
     (checked once per iteration, each projection LP gets what is left)."""
+    if not all_dense(G) and not layerwise_can_pin(G):
+        raise ValueError("method='pgd' projects with the layer-wise LP, which cannot pin every layer of this net (a "
+                         "layer with fewer outputs than inputs, or above linear_maps.DENSE_LIMIT entries): each "
+                         "projection would be an arbitrary, slow LP point. Use method='auto' or 'gn' for it.")
     t0 = time.perf_counter()
     end = deadline(time_limit)
     eta = eta0 = step

@@ -13,8 +13,10 @@ below cannot be reached from an arbitrary one. The route that works runs in late
    the fit);
 3. status ``"exact"`` when ``max |G(z) - x| <= tol max|x|`` (checked by a forward pass); otherwise
    (noise, x off the range) the MAP refinement of auto's dense path (``lam="auto"``), status
-   ``"converged"``, and where the top layer fits the dense kernel a certified lower bound on
-   ``min_z ||G(z) - x||_inf`` from the top-layer LP (:func:`layerinv.certificate.fit_lower_bound`).
+   ``"converged"``, and a certified lower bound on ``min_z ||G(z) - x||_inf`` in
+   ``Result.info["fit_lower_bound"]``: the top-layer LP's (:func:`layerinv.certificate.fit_lower_bound`,
+   ``CERT_STEPS`` bisection steps) when the top layer has at most ``CERT_LP_LIMIT`` entries, else the
+   free bound from the output activation's range (the message says how to get the LP's).
 
 Which layers are pinned at the answer (their active rows have full column rank) is reported per layer
 (``LayerRecord.unique``) and in ``Result.info["pinned"]`` / ``["unpinned"]``.
@@ -35,6 +37,12 @@ __all__ = ["layerwise_can_pin", "pinned_layers", "invert_regions"]
 
 #: Gauss–Newton iterations per start on the route (each costs k products through the net).
 REGION_STEPS = 50
+#: The deadline is checked every ``CHUNK`` Gauss–Newton iterations.
+CHUNK = 5
+#: Off the range, auto runs the top-layer LP bound (``CERT_STEPS`` bisection steps) only on top layers of at most
+#: this many entries (n_out x n_in); above it the dense LP takes minutes per image, and the free bound from
+#: the output activation's range is reported instead.
+CERT_LP_LIMIT, CERT_STEPS = 1 << 20, 4
 
 
 def layerwise_can_pin(G):
@@ -85,9 +93,27 @@ def _pattern_lstsq(G, x, z, f):
     return (cand, fc) if fc < f else (z, f)
 
 
+def _descend(G, x, z0, end):
+    """Gauss–Newton from z0 for at most ``REGION_STEPS`` iterations, in chunks of ``CHUNK`` so that the
+    deadline ``end`` is checked every few iterations (Gauss–Newton keeps no state but z: the chunks
+    take the same steps as one run)."""
+    z, f, total = np.asarray(z0, dtype=np.float64), None, 0
+    while total < REGION_STEPS:
+        n = min(CHUNK, REGION_STEPS - total)
+        z, f_new, it = gauss_newton(G, x, z, steps=n, rtol=1e-10, halvings=30, shift="fit")
+        total += it
+        if it < n or (f is not None and f_new >= f) or f_new == 0.0:
+            f = f_new
+            break
+        f = f_new
+        if end is not None and time.perf_counter() >= end:
+            break
+    return z, f, total
+
+
 def invert_regions(G, x, *, tol, time_limit, lam, starts, prefix=""):
     """auto's route for nets the layer-wise path cannot pin (see the module docstring)."""
-    from ..certificate import fit_lower_bound_unchecked
+    from ..certificate import FitBound, fit_lower_bound_unchecked
     from .gauss_newton import gauss_newton_many
 
     t0 = time.perf_counter()
@@ -100,7 +126,7 @@ def invert_regions(G, x, *, tol, time_limit, lam, starts, prefix=""):
         if best is not None and end is not None and time.perf_counter() >= end:
             break
         with np.errstate(over="ignore", invalid="ignore"):
-            z, f, it = gauss_newton(G, x, z0, steps=REGION_STEPS, rtol=1e-14, halvings=30, shift="fit")
+            z, f, it = _descend(G, x, z0, end)
         runs.append({"start": i, "objective": f, "iterations": it})
         if best is None or f < best[1]:
             best = (z, f, i)
@@ -131,14 +157,27 @@ def invert_regions(G, x, *, tol, time_limit, lam, starts, prefix=""):
                f"(lam {lam_v:.3g}): max |G(z) - x| = {float(np.max(np.abs(G.forward_unchecked(z) - x))):.3g} > tol x "
                f"max|x| = {D:.3g}; a local fit, not a certified optimum.")
         top = G.layers[-1]
-        if ((top.activation.has_inactive_region or top.activation.is_identity)
-                and top.n_out * top.n_in <= DENSE_LIMIT and (end is None or time.perf_counter() < end)):
-            fb = fit_lower_bound_unchecked(G, x, time_limit=left(end))
+        if not (top.activation.has_inactive_region or top.activation.is_identity):
+            msg += f" No certified lower bound on the fit (a {top.activation.name} output admits no sound LP bound)."
+        elif top.n_out * top.n_in <= CERT_LP_LIMIT and (end is None or time.perf_counter() < end):
+            fb = fit_lower_bound_unchecked(G, x, steps=CERT_STEPS, time_limit=left(end))
             info["fit_lower_bound"] = fb
             msg += (f" The top-layer LP certifies min_z max |G(z) - x| >= {fb.bound:.3g} (fit_lower_bound, layers "
                     f"below relaxed).")
-        else:
-            msg += " No certified lower bound on the fit (top layer not ReLU/identity or too large for the dense LP)."
+        else:  # the range of the output activation alone: free, and sound
+            lo_, hi_ = top.activation.range
+            gap = float(max(np.max(lo_ - x, initial=0.0), np.max(x - hi_, initial=0.0), 0.0))
+            info["fit_lower_bound"] = FitBound(gap, np.nan, np.inf)
+            msg += (f" Certified: min_z max |G(z) - x| >= {gap:.3g} (entries of x outside the output's range); the "
+                    f"top-layer LP bound is skipped by default on a layer of {top.n_out} x {top.n_in} entries "
+                    f"(> {CERT_LP_LIMIT:,}; minutes per image): layerinv.certificate.fit_lower_bound(G, x) "
+                    f"computes it.")
+    if not (np.isfinite(worst) and np.all(np.isfinite(z))):  # overflow everywhere: no fit, no claim
+        status, method = "failed", "gn"
+        msg = ("Gauss-Newton inside activation regions found no finite fit: G's outputs overflow the floating-point "
+               "range from every start (weights too large?).")
+        return Result(np.full(G.k, np.nan), status, prefix + msg, np.nan, time.perf_counter() - t0, [], method, None,
+                      info)
     pins = pinned_layers(G, z)
     info["pinned"] = [i for i, (_, p, _) in enumerate(pins) if p]
     info["unpinned"] = [i for i, (_, p, _) in enumerate(pins) if not p]
