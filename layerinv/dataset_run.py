@@ -240,8 +240,8 @@ def _write_output(task, G, out, ck, bounds, hashes, method, opts, manifest):
     N = bounds[-1][1] if bounds else 0
     first = ck.load(0, hashes[0], bounds[0][1] - bounds[0][0]) if bounds else {}
     names = sorted(first) if first else ["residual", "status", "z"]
-    if "x_nonzero" in names:
-        names.remove("x_nonzero")  # one flag for the whole file (below): every x nonzero (relative errors) or not
+    if task == "compress":  # exactly the entries of a code file (io.save_code), which load_code insists on
+        names = [n for n in names if n in ("z", "status", "relative_error", "psnr", "t_lower", "t")]
     if task == "compress" and first:
         has_t = all("t" in ck.load(i, hashes[i], e - s) for i, (s, e) in enumerate(bounds))
         if not has_t and "t" in names:
@@ -262,10 +262,11 @@ def _write_output(task, G, out, ck, bounds, hashes, method, opts, manifest):
     for name in names:
         sample = first[name]
         entries.append((name, sample.dtype, (N,) + sample.shape[1:], parts(name)))
-    meta = {"task": np.array(task), "method": np.array(method), "method_requested": np.array(method),
+    meta = {"task": np.array(task), "method": np.array(method),
             "options": np.array(json.dumps(manifest["options"], sort_keys=True)),
             "batch_size": np.array(manifest["batch_size"])}
     if task == "compress":
+        meta = {}
         from .io import _CODE_FORMAT as _FORMAT, _CODE_VERSION as _FORMAT_VERSION
 
         k = G.k
