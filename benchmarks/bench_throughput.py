@@ -2,7 +2,7 @@
 
     python benchmarks/bench_throughput.py [--quick] [--out throughput.json]
 
-Data (the shipped 20x60x784 MNIST generator, layerinv.datasets.load_mnist_generator()):
+Data (a shipped 20x60x784 MNIST generator, layerinv.datasets.load_mnist_generator(--generator)):
   exact : 10,000 images G(z*), z* ~ N(0, I)                              (--quick: 1,000)
   linf, auto : 1,000 noisy images G(z*) + N(0, var) at var 0.01 and 0.3 (--quick: 100),
                and the 100 shipped real digits                           (--quick: 20)
@@ -181,12 +181,13 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1000, help="CSGM Adam steps (default 1000)")
     p.add_argument("--no-cluster", action="store_true")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--generator", default="dense", help="which shipped decoder (load_mnist_generator(name))")
     args = p.parse_args(argv)
     q = args.quick
-    G = load_mnist_generator()
+    G = load_mnist_generator(args.generator)
     rng = np.random.default_rng(args.seed)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()}", flush=True)
+    print(f"generator {args.generator}: {G}; machine: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()}", flush=True)
     client = cluster = None
     if not args.no_cluster:
         from distributed import Client, LocalCluster
