@@ -158,14 +158,22 @@ def peak_memory(G, n, tmp):
     cmd = [sys.executable, "-c", "import sys; from layerinv.cli import main; sys.exit(main())", "invert", "--net", os.path.join(tmp, "G.npz"), "--x",
            os.path.join(tmp, "X.npy"), "--method", "exact", "--out", os.path.join(tmp, "Z.npz")]
     t0 = time.perf_counter()
+    peak_kb = 0
     with open(os.path.join(tmp, "stdout.txt"), "w+") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL, text=True)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak, not other children's (the cluster's)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        # the child's own peak after exec (VmHWM): getrusage's ru_maxrss would also count the pages
+        # it shared with this (large) process between fork and exec
+        while proc.poll() is None:
+            try:
+                with open(f"/proc/{proc.pid}/status") as st:
+                    peak_kb = max([peak_kb] + [int(line.split()[1]) for line in st if line.startswith("VmHWM:")])
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
         fh.seek(0)
         stdout = fh.read()
     seconds = time.perf_counter() - t0
-    peak_mb = usage.ru_maxrss / 1024
+    peak_mb = peak_kb / 1024
     out_mb = os.path.getsize(os.path.join(tmp, "Z.npz")) / 2 ** 20
     x_mb = os.path.getsize(os.path.join(tmp, "X.npy")) / 2 ** 20
     print(f"  CLI exact on {n} images: exit {proc.returncode}, {seconds:.1f} s ({n / seconds:.0f} img/s), "
