@@ -175,7 +175,7 @@ def _certificate(res, G, x):
     return t, fb.bound, fb.radius
 
 
-def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
+def compress(G, x, method="auto", *, dtype="float32", peak=None, n_jobs=None, batch_size=None, **options):
     """Compress x to a latent z with ``G(z) ~ x``.
 
     Parameters
@@ -188,6 +188,9 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
         Precision z is stored in (distortion is measured after rounding).
     peak : float, optional
         PSNR peak; default ``max |x|`` (1 for images on the [0, 1] scale that reach white).
+    n_jobs, batch_size : int, optional
+        For a batch: chunks of ``batch_size`` signals (default 256) compressed on ``n_jobs`` processes
+        (joblib; see :func:`layerinv.invert`). The code does not depend on ``n_jobs``.
     **options
         Passed to :func:`layerinv.invert` (e.g. ``rng`` for method ``"gd"``).
 
@@ -215,15 +218,57 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
             peak = 1.0
     else:
         peak = check_positive(peak, "peak")
-    with one_blas_thread():  # x and the options are checked once, here; the solver trusts them
-        items = [solver.invert(G, xi, **clean) for xi in (flat if flat.ndim == 2 else [flat])]
+    if flat.ndim == 1:
+        return _compress_block(G, flat, method, clean, dtype, peak, shape)
+    from .batch import check_parallel, chunk_bounds, run_chunks
+
+    n_jobs, batch_size = check_parallel(n_jobs, batch_size)
+    if n_jobs != 1 and clean.get("rng") is not None:
+        raise ValueError(f"n_jobs must be 1 with rng= (method {method!r}): random starts are drawn from one rng "
+                         f"stream in order over the batch; got n_jobs={n_jobs}.")
+    bounds = chunk_bounds(len(flat), batch_size)
+    codes = run_chunks(_compress_chunk, [(G, flat[s:e], method, clean, dtype, peak, s) for s, e in bounds], n_jobs)
+    return merge_codes(codes, tuple(shape))
+
+
+def _compress_chunk(G, flat, method, clean, dtype, peak, offset, strict=True):
+    return _compress_block(G, flat, method, clean, dtype, peak, flat.shape, offset, strict)
+
+
+def merge_codes(codes, shape):
+    """One batched :class:`Code` from the codes of consecutive chunks of a batch."""
+    first = codes[0]
+    z = np.concatenate([c.z for c in codes])
+    cat = lambda name: np.concatenate([np.atleast_1d(getattr(c, name)) for c in codes])  # noqa: E731
+    t = None if any(c.t is None for c in codes) else np.concatenate([np.atleast_2d(c.t) for c in codes])
+    info = {key: np.concatenate([np.atleast_1d(np.asarray(c.info[key], dtype=float)) for c in codes])
+            for key in ("residual", "radius")}
+    info["status"] = [st for c in codes for st in c.info["status"]]
+    info["method"] = [m for c in codes for m in c.info["method"]]
+    info["x_nonzero"] = all(c.info["x_nonzero"] for c in codes)
+    methods = sorted({m for c in codes for m in c.method.split(",")})
+    return Code(z, shape, first.dims, first.fingerprint, ",".join(methods), int(z.size * z.itemsize), first.ratio,
+                cat("relative_error"), cat("psnr"), first.peak, t, cat("t_lower"), info)
+
+
+def _compress_block(G, flat, method, clean, dtype, peak, shape, offset=0, strict=True):
+    """Compress ``flat`` ((n,) or (B, n)); with ``strict`` False, signals without a latent get z = 0
+    (their status in ``info["status"]`` says so) instead of raising."""
+    from .batch import invert_many
+
+    solver = get_solver(method)
+    with one_blas_thread():  # x and the options are checked once, by compress; the solver trusts them
+        if flat.ndim == 1:
+            items = [solver.invert(G, flat, **clean)]
+        else:  # one chunk: the batched least-squares stage, then the per-image path
+            items = invert_many(solver.invert, (G,), flat, clean, method, 1, max(len(flat), 1))
     res = items[0] if flat.ndim == 1 else Result.stack(items)
     bad = [i for i, r in enumerate(items) if not np.all(np.isfinite(r.z))]
-    if bad:
+    if bad and strict:
         r = items[bad[0]]
-        raise ValueError(f"cannot compress x{'' if flat.ndim == 1 else f'[{bad[0]}]'}: the inversion found no latent "
-                         f"(status {r.status!r}: {r.message})")
-    z = np.asarray(res.z).astype(dtype)
+        raise ValueError(f"cannot compress x{'' if flat.ndim == 1 else f'[{bad[0] + offset}]'}: the inversion found "
+                         f"no latent (status {r.status!r}: {r.message})")
+    z = np.nan_to_num(np.asarray(res.z), nan=0.0).astype(dtype)
     x_hat = G(z.astype(np.float64))
     err = x_hat - flat
     nx = np.linalg.norm(flat, axis=-1)
@@ -246,7 +291,7 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, **options):
     return Code(z, tuple(shape), list(G.dims), fingerprint(G), method_used, int(z.size * itemsize),
                 float(G.n / G.k), rel, psnr, float(peak), t, t_lower,
                 {"status": res.status, "residual": res.residual, "radius": radius,
-                 "x_nonzero": bool(np.all(nx > 0))})
+                 "x_nonzero": bool(np.all(nx > 0)), "method": [res.method] if flat.ndim == 1 else list(res.method)})
 
 
 def _check_code(G, code):

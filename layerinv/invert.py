@@ -20,7 +20,7 @@ def check_net(G):
                         f"got {type(G).__name__}.")
 
 
-def invert(G, x, method="auto", **options):
+def invert(G, x, method="auto", *, n_jobs=None, batch_size=None, **options):
     """Find a latent z with ``G(z) ~ x``.
 
     Parameters
@@ -55,6 +55,15 @@ def invert(G, x, method="auto", **options):
 
 @OPTIONS@
 
+    n_jobs : int, optional
+        For a batch: run its chunks on this many processes (joblib; -1: all cores, or all workers of a
+        Dask cluster inside ``joblib.parallel_config(backend="dask")``). Default 1. Results do not
+        depend on it.
+    batch_size : int, optional
+        For a batch: images per chunk (default 256). ``exact``, ``linf`` and ``auto`` solve the
+        least-squares stage of a chunk's images in stacked linear algebra (:mod:`layerinv.lp.batched`);
+        the images that need an LP, a certificate or a polish run one by one.
+
     Returns
     -------
     Result
@@ -75,15 +84,25 @@ def invert(G, x, method="auto", **options):
     solver = get_solver(method)
     x = G.check_output(x)  # refuses an empty batch too
     clean = solver.validate(options, f"invert(method={method!r})", G)
-    return run_batch(solver.invert, (G,), x, clean)
+    return run_batch(solver.invert, (G,), x, clean, method=method, n_jobs=n_jobs, batch_size=batch_size)
 
 
-def run_batch(fn, args, x, clean):
-    """``fn(*args, xi, **clean)`` for one observation or each row of a batch, on one BLAS thread."""
+def run_batch(fn, args, x, clean, *, method=None, n_jobs=None, batch_size=None):
+    """``fn(*args, xi, **clean)`` for one observation or each row of a batch, on one BLAS thread.
+
+    A batch runs in chunks of ``batch_size`` rows on ``n_jobs`` processes (:mod:`layerinv.batch`);
+    with ``method`` ``"exact"``, ``"linf"`` or ``"auto"`` and ``args == (G,)``, each chunk's
+    least-squares stage is batched."""
+    from .batch import check_parallel, invert_many
+
+    n_jobs, batch_size = check_parallel(n_jobs, batch_size)
+    if n_jobs != 1 and clean.get("rng") is not None:
+        raise ValueError(f"n_jobs must be 1 with rng= (method {method!r}): random starts are drawn from one rng "
+                         f"stream in order over the batch; got n_jobs={n_jobs}.")
     with one_blas_thread():
         if x.ndim == 1:
             return fn(*args, x, **clean)
-        return Result.stack([fn(*args, xi, **clean) for xi in x])
+        return Result.stack(invert_many(fn, args, x, clean, method, n_jobs, batch_size))
 
 
 invert.__doc__ = invert.__doc__.replace("@OPTIONS@", options_doc("invert"))

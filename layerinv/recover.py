@@ -50,7 +50,7 @@ def _check_op(op):
                         f"PhaseRetrieval); got {type(op).__name__}.")
 
 
-def recover(G, op, y, method="auto", **options):
+def recover(G, op, y, method="auto", *, n_jobs=None, batch_size=None, **options):
     """Find a latent z with ``op(G(z)) ~ y``.
 
     Parameters
@@ -80,6 +80,10 @@ def recover(G, op, y, method="auto", **options):
 
 @OPTIONS@
 
+    n_jobs, batch_size : int, optional
+        For a batch of measurements: chunks of ``batch_size`` (default 256) run on ``n_jobs``
+        processes (joblib; see :func:`layerinv.invert`). Results do not depend on ``n_jobs``.
+
     Returns
     -------
     Result
@@ -107,9 +111,9 @@ def recover(G, op, y, method="auto", **options):
     y = op.check_measurement(y)  # refuses an empty batch too
     if isinstance(op, Identity):
         clean = solver.validate(options, f"recover(method={method!r}) on Identity", G)
-        return run_batch(solver.invert, (G,), y, clean)
+        return run_batch(solver.invert, (G,), y, clean, method=method, n_jobs=n_jobs, batch_size=batch_size)
     clean = solver.validate(options, f"recover(method={method!r}) on {type(op).__name__}", G)
-    return run_batch(solver.recover, (G, op), y, clean)
+    return run_batch(solver.recover, (G, op), y, clean, method=method, n_jobs=n_jobs, batch_size=batch_size)
 
 
 recover.__doc__ = recover.__doc__.replace("@OPTIONS@", options_doc("recover"))

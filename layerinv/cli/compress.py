@@ -6,6 +6,7 @@ import os
 from ..compress import DTYPES, compress, decompress
 from ..io import check_writable, load_code, read_npy, save_code, write_npy
 from ..network import ReLUNet
+from ._dataset import add_dataset_arguments, dataset_options
 from ._options import add_method_arguments, method_options
 
 
@@ -16,11 +17,13 @@ def register(subparsers):
         description="Invert a saved generator at x and store z (k numbers) with its size, distortion and, for x "
                     "outside the range of G, the layer-wise linf certificate of how well G can represent x.")
     p.add_argument("--net", required=True, help="generator file written by ReLUNet.save (.npz)")
-    p.add_argument("--x", required=True, help="signal(s), .npy of shape (n,), (batch, n) or an image with n pixels")
+    p.add_argument("--x", required=True, help="signal(s), .npy of shape (n,), (batch, n) or an image with n pixels; "
+                                              "a (N, n) dataset runs in checkpointed chunks (see 'layerinv invert')")
     p.add_argument("--out", required=True, help="where to write the code (.npz)")
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="precision of the stored z (default float32)")
     p.add_argument("--peak", type=float, default=None, help="PSNR peak value (default max |x|)")
     add_method_arguments(p)
+    add_dataset_arguments(p)
     p.set_defaults(func=_compress)
     d = subparsers.add_parser("decompress", help="decode a code written by 'layerinv compress'",
                               description="Decode x = G(z) from a code written by 'layerinv compress'.")
@@ -34,6 +37,16 @@ def register(subparsers):
 def _compress(args):
     check_writable(args.out, "--out file")  # before the work, not after
     G = ReLUNet.load(args.net)
+    from ..dataset_run import npy_header
+
+    shape, _ = npy_header(args.x)
+    if len(shape) == 2 and shape[1] == G.n:  # a dataset: memory-mapped, checkpointed, resumable
+        from .._checks import check_positive
+        from ..dataset_run import run_dataset
+
+        peak = None if args.peak is None else check_positive(args.peak, "--peak")
+        return run_dataset("compress", G, args.x, args.out, args.method, method_options(args), dtype=args.dtype,
+                           peak=peak, **dataset_options(args))[0]
     x = read_npy(args.x, "--x file")
     code = compress(G, x, args.method, dtype=args.dtype, peak=args.peak, **method_options(args))
     save_code(args.out, code)

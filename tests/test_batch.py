@@ -1,0 +1,133 @@
+"""Batches: the batched least-squares stage equals the single-image path, on any number of processes."""
+import numpy as np
+import pytest
+
+from layerinv import ReLUNet, invert
+from layerinv.lp.batched import lstsq_stage
+
+Z_REL = 1e-10  # batched vs single-image z (the issue's criterion); both are one Cholesky solve apart
+
+
+def _mixed_batch(G, rng, n=24):
+    """Planted images, tiny-noise images, a few off the range (negative entries, scaled rows)."""
+    Z = rng.standard_normal((n, G.k))
+    X = G(Z)
+    X[::5] += 1e-9 * rng.standard_normal(X[::5].shape)
+    X[3] = -np.abs(X[3]) - 0.1  # far outside the range of a ReLU
+    X[7, : G.n // 3] *= 1.5  # not in the range, but a valid ReLU output
+    return X
+
+
+def _assert_same(G, X, method, batched, **opts):
+    for i, x in enumerate(X):
+        single = invert(G, x, method=method, **opts)
+        assert batched.status[i] == single.status, (i, batched.message[i], single.message)
+        assert batched.method[i] == single.method
+        zb, zs = batched.z[i], np.asarray(single.z)
+        assert np.array_equal(np.isnan(zb), np.isnan(zs))
+        ok = ~np.isnan(zs)
+        assert np.linalg.norm(zb[ok] - zs[ok]) <= Z_REL * max(np.linalg.norm(zs[ok]), 1e-300)
+
+
+NETS = [([10, 100, 300], False), ([6, 14, 60], False), ([8, 40, 160], True)]  # middle: many first layers < k active
+
+
+@pytest.mark.parametrize("dims,bias", NETS)
+@pytest.mark.parametrize("seed", range(4))
+def test_batched_exact_equals_single(dims, bias, seed):
+    rng = np.random.default_rng(seed)
+    G = ReLUNet.random(dims, rng=seed, bias=bias)
+    X = _mixed_batch(G, rng)
+    res = invert(G, X, method="exact", batch_size=10)
+    _assert_same(G, X, "exact", res)
+    stage = lstsq_stage(G, X, "exact")
+    assert stage.done.any()
+    assert not stage.done[3] and not stage.done[7]  # the off-range images dropped out to the single path
+
+
+@pytest.mark.parametrize("method", ["linf", "auto"])
+@pytest.mark.parametrize("seed", range(3))
+def test_batched_linf_auto_equal_single(method, seed):
+    rng = np.random.default_rng(100 + seed)
+    G = ReLUNet.random([8, 40, 160], rng=seed)
+    X = _mixed_batch(G, rng, n=12)
+    res = invert(G, X, method=method)
+    _assert_same(G, X, method, res)
+    if method == "linf":
+        assert lstsq_stage(G, X, "linf").done.any()  # the certified bracket ends layers under tiny noise
+
+
+def test_stage_drops_out_where_the_single_path_needs_an_lp():
+    G = ReLUNet.random([6, 14, 60], rng=0)
+    Z = np.random.default_rng(0).standard_normal((40, G.k))
+    X = G(Z)
+    stage = lstsq_stage(G, X, "exact")
+    res = invert(G, X, method="exact")
+    paths = [tuple(r.path for r in layers) for layers in res.layers]
+    for i in range(len(X)):
+        assert stage.done[i] == all(p == "lstsq" for p in paths[i])
+    assert 0 < stage.done.sum() < len(X)
+
+
+def test_non_relu_nets_run_image_by_image():
+    G = ReLUNet.random([5, 30, 90], rng=1, activation=("leaky_relu", 0.2), output_activation="identity")
+    X = G(np.random.default_rng(1).standard_normal((6, 5)))
+    assert not lstsq_stage(G, X, "exact").done.any()
+    _assert_same(G, X, "exact", invert(G, X, method="exact"))
+
+
+def test_torch_tensors_run_the_same_kernel():
+    torch = pytest.importorskip("torch")
+    G = ReLUNet.random([10, 100, 300], rng=3)
+    X = _mixed_batch(G, np.random.default_rng(3), n=16)
+    for mode in ("exact", "linf"):
+        ref = lstsq_stage(G, X, mode)
+        out = lstsq_stage(G, torch.from_numpy(X.copy()), mode)
+        assert isinstance(out.z, torch.Tensor)
+        assert np.array_equal(out.done, ref.done)
+        d = ref.done
+        zt, zn = out.z.numpy()[d], np.asarray(ref.z)[d]
+        assert np.linalg.norm(zt - zn) <= Z_REL * np.linalg.norm(zn)
+        np.testing.assert_allclose(out.residual[d], ref.residual[d], rtol=0, atol=1e-12)
+
+
+def test_parallel_options_are_checked():
+    G = ReLUNet.random([5, 20, 60], rng=0)
+    X = G(np.ones((2, 5)))
+    with pytest.raises(ValueError, match="n_jobs must be a positive integer or -1"):
+        invert(G, X, n_jobs=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        invert(G, X, batch_size=2.5)
+    with pytest.raises(ValueError, match="n_jobs must be 1 with rng="):
+        invert(G, X, method="gd", rng=0, n_jobs=2)
+
+
+@pytest.mark.parametrize("method", ["exact", "auto"])
+def test_n_jobs_gives_identical_results(method):
+    G = ReLUNet.random([6, 14, 60], rng=2)
+    rng = np.random.default_rng(2)
+    X = G(rng.standard_normal((20, G.k)))
+    X[4] += 0.05 * rng.standard_normal(G.n)  # one noisy image: auto's linf + polish
+    one = invert(G, X, method=method, batch_size=6)
+    two = invert(G, X, method=method, batch_size=6, n_jobs=2)
+    assert one.status == two.status
+    assert np.array_equal(one.z, two.z, equal_nan=True)
+    assert np.array_equal(one.residual, two.residual, equal_nan=True)
+
+
+def test_recover_and_compress_n_jobs_identical():
+    from layerinv import recover
+    from layerinv.compress import compress
+    from layerinv.ops import Inpainting
+
+    G = ReLUNet.random([6, 30, 90], rng=4)
+    X = G(np.random.default_rng(4).standard_normal((8, G.k)))
+    op = Inpainting(np.arange(G.n) % 3 != 0)
+    Y = op(X)
+    a = recover(G, op, Y, method="exact", batch_size=3)
+    b = recover(G, op, Y, method="exact", batch_size=3, n_jobs=2)
+    assert a.status == b.status and np.array_equal(a.z, b.z, equal_nan=True)
+    c1 = compress(G, X, batch_size=3)
+    c2 = compress(G, X, batch_size=3, n_jobs=2)
+    assert np.array_equal(c1.z, c2.z) and np.array_equal(c1.psnr, c2.psnr)
+    assert c1.z.shape == (8, G.k) and c1.info["status"] == ["exact"] * 8
