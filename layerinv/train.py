@@ -150,6 +150,14 @@ def train_mnist_vae(images, *, epochs, rng, bias=False, progress=True, batch_siz
         torch.set_num_threads(saved_threads)
 
 
+def epoch_record(epoch, tot, sq_tot, kl_tot, n, lr, t0, **extra):
+    """One epoch's summary (mean loss, pixel MSE, KL, seconds); a non-finite loss raises ValueError."""
+    if not np.isfinite(tot):
+        raise ValueError(f"training diverged at epoch {epoch + 1} (loss {tot}); lower lr (now {lr}).")
+    return {"epoch": epoch + 1, "loss": tot / n, "mse": sq_tot / (n * N_PIXELS), "kl": kl_tot / n, **extra,
+            "seconds": time.perf_counter() - t0}
+
+
 def _adam(params, lr, torch, betas=(0.9, 0.999), eps=1e-8):
     """Adam (Kingma & Ba 2015) as in ``torch.optim.Adam`` with default options; returns ``step()``,
     which updates ``params`` from their ``.grad`` and clears the gradients.
@@ -197,10 +205,7 @@ def _train(torch, X, epochs, rng, bias, progress, batch_size, lr, sigma, return_
             tot += float(loss.detach().sum())
             sq_tot += float(sq.detach().sum())
             kl_tot += float(kl.detach().sum())
-        if not np.isfinite(tot):
-            raise ValueError(f"training diverged at epoch {epoch + 1} (loss {tot}); lower lr (now {lr}).")
-        rec = {"epoch": epoch + 1, "loss": tot / n, "mse": sq_tot / (n * N_PIXELS), "kl": kl_tot / n,
-               "seconds": time.perf_counter() - t0}
+        rec = epoch_record(epoch, tot, sq_tot, kl_tot, n, lr, t0)
         history.append(rec)
         bar.set_postfix(loss=f"{rec['loss']:.1f}", mse=f"{rec['mse']:.4f}", kl=f"{rec['kl']:.1f}")
     bar.close()

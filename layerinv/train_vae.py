@@ -28,7 +28,7 @@ import numpy as np
 
 from ._checks import as_float_array, as_rng, check_positive
 from ._torch import require_torch
-from .train import _adam
+from .train import _adam, epoch_record
 
 __all__ = ["RECIPES", "SEQUENTIAL_LAYERS", "dense_architecture", "conv_architecture", "check_architecture",
            "build_sequential", "to_sequential", "train_vae"]
@@ -253,10 +253,7 @@ def _fit(torch, enc, dec, data, gen, epochs, sigma, beta, warmup, batch_size, lr
             tot += float(loss.detach().sum())
             sq_tot += float(sq.detach().sum())
             kl_tot += float(kl.detach().sum())
-        if not np.isfinite(tot):
-            raise ValueError(f"training diverged at epoch {epoch + 1} (loss {tot}); lower lr (now {lr}).")
-        rec = {"epoch": epoch + 1, "loss": tot / n, "mse": sq_tot / (n * N_PIXELS), "kl": kl_tot / n,
-               "beta": b_t, "seconds": time.perf_counter() - t0}
+        rec = epoch_record(epoch, tot, sq_tot, kl_tot, n, lr, t0, beta=b_t)
         history.append(rec)
         bar.set_postfix(mse=f"{rec['mse']:.4f}", kl=f"{rec['kl']:.1f}")
     bar.close()
