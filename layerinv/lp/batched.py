@@ -52,7 +52,7 @@ class BatchStage:
 
 def supported(G):
     """The batched stage handles nets whose layers are all ReLU."""
-    return all(L.activation.name == "relu" for L in G.layers)
+    return all(L.activation.has_inactive_region for L in G.layers)
 
 
 def _to_numpy(v):

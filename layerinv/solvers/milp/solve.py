@@ -218,7 +218,9 @@ def _scaled_copy(G, R):
     for i, L in enumerate(G.layers):
         last = i == G.depth - 1
         m = float(np.max(np.abs(L.weight)))
-        Pn = 1.0 if (last and L.activation.name in ("sigmoid", "tanh")) else P * m
+        if m == 0.0:  # an all-zero layer: its output is its bias whatever the input; nothing to rescale
+            m = 1.0
+        Pn = 1.0 if (last and not L.activation.piecewise_linear) else P * m
         Ws.append(L.weight * (P / Pn))
         bs.append(L.bias / Pn)
         acts.append(L.activation.spec())
@@ -228,7 +230,7 @@ def _scaled_copy(G, R):
 
 def _needs_scaling(G, R):
     mags = [float(np.max(np.abs(L.weight))) for L in G.layers]
-    return R > 1e3 or any(m > 1e2 or m < 1e-2 for m in mags)
+    return R > 1e3 or any(m > 1e2 or 0 < m < 1e-2 for m in mags)
 
 
 def _fits(G, x, z, objective, delta, rows, R):
