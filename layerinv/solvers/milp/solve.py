@@ -111,6 +111,8 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
             t_dead = None if time_limit is None else t0 + 0.5 * time_limit  # leave half for the MIP
             bounds, used, infeasible = tighten_bounds(layers, target, R, bounds, solver, t_dead)
             info["tighten_lps"], info["tighten_seconds"] = used, time.perf_counter() - ts
+            if infeasible and delta < RESOLVABLE * FEAS_TOL:
+                return done(None, "failed", _unresolvable(delta, "the LP relaxation"))
             if infeasible:
                 return done(None, "infeasible",
                             f"no z in [−R, R]^k (R = {R:.4g}, k = {k}) has {what}: HiGHS found the LP relaxation "
@@ -129,6 +131,8 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
             if target.mode == "norm" and target.budget is None:
                 return done(None, "failed", f"HiGHS reported the minimisation infeasible ({sol.raw}), "
                                             f"which cannot happen for a non-empty box; no claim about x.")
+            if delta < RESOLVABLE * FEAS_TOL:
+                return done(None, "failed", _unresolvable(delta, "the MILP"))
             return done(None, "infeasible",
                         f"no z in [−R, R]^k (R = {R:.4g}, k = {k}) has {what}: HiGHS proved the MILP infeasible "
                         f"({sol.nodes} branch-and-bound nodes, {enc.binaries} binaries). {word} {box_msg}.",
@@ -206,6 +210,17 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
                 f"min {name} over {where}: {val:.3g} (recomputed by a forward pass); HiGHS's "
                                  f"lower bound {lb:.3g} (relative gap tolerance {MIP_GAP:g}; {box_msg}).{approx}"
                                  f"{uniq_msg}", obj=obj, viol=0.0, unique=unique)
+
+
+#: HiGHS's "infeasible" backs a claim only when the claim's tolerance is this many times its absolute
+#: feasibility tolerance FEAS_TOL (in the model's units); tighter claims are beyond its numerics.
+RESOLVABLE = 100.0
+
+
+def _unresolvable(delta, what):
+    return (f"HiGHS reported {what} infeasible, but the claim's tolerance {delta:.3g} is below {RESOLVABLE:g} x HiGHS's "
+            f"absolute feasibility tolerance {FEAS_TOL:g}, so its numerics cannot back the verdict; no claim about x "
+            f"(loosen tol, or rescale x).")
 
 
 def _scaled_copy(G, R):
