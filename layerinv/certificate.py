@@ -270,8 +270,11 @@ class LayerCertificate(Certificate):
             return (f"{claim}: {len(self.rows)} entries of the target of layer {self.layer} lie outside the range "
                     f"of its {self.G.layers[self.layer].activation.name} activation by more than "
                     f"{self.tol[self.layer]:.3g} (the error the layers above allow).")
-        return (f"{claim}: at layer {self.layer}, every input h with ||h||_inf <= {self.radius:.3g} misses every "
-                f"target within {self.tol[self.layer]:.3g} of the re-derived one by at least {self.bound:.3g}.")
+        inside = "z" if self.layer == 0 else f"z whose layer-{self.layer} input h has"
+        region = f"{inside} ||{'z' if self.layer == 0 else 'h'}||_inf <= {self.radius:.3g}"
+        return (f"{claim.replace('no z has', f'no {region} has', 1)} (a claim limited to that region): at layer "
+                f"{self.layer}, every such input misses every target within {self.tol[self.layer]:.3g} of the "
+                f"re-derived one by at least {self.bound:.3g}.")
 
     def _atol(self, x):
         if self.rtol is None:  # absolute; a certificate built without one states the top layer's tolerance

@@ -296,6 +296,10 @@ def test_gd_reports_its_penalised_objective_and_admits_making_things_worse():
     res = invert(G, x, method="gd", rng=0, init=-np.abs(z) - 0.5, steps=50, lr=0.01, lam=0.3)
     want = float(np.sum((G(res.z) - x) ** 2) + 0.3 * np.sum(res.z ** 2))
     assert res.info["loss"] == pytest.approx(want, rel=1e-9)
+    assert res.info["lr"] == 0.01 and res.info["lam"] == 0.3 and res.info["steps"] == 50
+    rec = res.layers[0]
+    assert rec.status == res.status and rec.objective == pytest.approx(want, rel=1e-9)
+    assert isinstance(rec.seconds, float) and 0 <= rec.seconds <= res.seconds + 1e-9
     bad = invert(G, x, method="gd", rng=0, init=z + 1e-3, steps=3, lr=1.0)
     assert bad.status == "failed" and not bad.ok
     assert bad.info["loss"] > float(np.sum((G(z + 1e-3) - x) ** 2))

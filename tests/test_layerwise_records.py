@@ -98,3 +98,19 @@ def test_time_limit_stops_between_layers():
     assert time.perf_counter() - t0 < 5
     assert len(res.layers) >= 1 and np.all(np.isnan(res.z))
     assert invert(G, x, method="exact", time_limit=60).status == "exact"
+
+
+def test_inpainting_on_a_three_layer_net():
+    """The observed rows belong to the LAST layer (on two layers layers[1] is also layers[-1])."""
+    G, z, x, _ = _net(7, (5, 40, 80, 200))
+    op = Inpainting.random(200, 0.7, 7)
+    res = recover(G, op, op(x), method="exact")
+    assert res.status == "exact" and rel(res.z, z) < 1e-6, res.message
+    assert [r.n_out for r in res.layers] == [op.m, 80, 40]
+
+
+def test_inpainting_passes_the_options_through():
+    G, z, x, _ = _net(8, (20, 200, 400, 800))
+    op = Inpainting.random(800, 0.8, 8)
+    res = recover(G, op, op(x), method="exact", time_limit=1e-9)
+    assert res.status == "time_limit"

@@ -198,7 +198,9 @@ def _exact_failure(G, x, i, tol, rows, time_limit, what):
     D = tol * max(float(np.max(np.abs(x))), 1e-300)
     cert, S, _, out = prove(G, x, i, D, rtol=tol, observed=rows, time_limit=time_limit)
     if cert is not None:
-        return ("infeasible", f"x is not in the range of G: layer {i} proves it ({what}). {cert.describe()}", cert)
+        where = "" if cert.kind == "range" else " within the region stated below"
+        return ("infeasible", f"x is not in the range of G{where}: layer {i} proves it ({what}). {cert.describe()}",
+                cert)
     if out is not None and out.status == "exact" and np.all(np.isfinite(out.h)):
         out.message = (f"no input within layer {i}'s own tolerance; one within the allowance {S:.3g} that the "
                        f"layers above leave its target ({what}).")
