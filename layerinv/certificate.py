@@ -201,11 +201,84 @@ def prove(G, x, layer, atol, *, rtol=None, observed=None, time_limit=None):
     out = solve_exact(system, S, time_limit=time_limit)
     if out.status != "infeasible" or out.bound is None:
         return None, S, a, out
-    R = out.bound.radius if np.isfinite(out.bound.radius) else 1e6 * max(1.0, float(np.max(np.abs(a))))
+    # A dual bound holds for ||h||_inf <= radius only. Accepted as a proof about x only when it is global:
+    # every input meeting the layer's equation rows within S lies inside the radius (pinned_radius), or
+    # the bound does not depend on the radius at all (slack 0).
+    Rg = pinned_radius(system, S)
+    slack0 = not np.isfinite(out.bound.radius)
+    if np.isfinite(Rg):
+        R = max(Rg, out.bound.radius) if not slack0 else Rg
+    else:
+        R = out.bound.radius if not slack0 else 1e6 * max(1.0, float(np.max(np.abs(a))))
+    bd = dual_bound(system, out.bound.y_E, out.bound.y_I, "linf", radius=R)
     cert = LayerCertificate(layer, "dual", tols, G, x, E={layer: system.E}, I=system.I, y_E=out.bound.y_E,
-                       y_I=out.bound.y_I, bound=out.bound.value, radius=R, observed=observed, rtol=rtol,
-                       atol=atol)
-    return (cert if cert.check() else None), S, a, out
+                            y_I=out.bound.y_I, bound=bd.value, radius=R, observed=observed, rtol=rtol,
+                            atol=atol, pinned=bool(np.isfinite(Rg)))
+    if not cert.check():
+        if not np.isfinite(Rg):
+            return None, S, a, out
+        # the bound does not reach the pinned radius: the claim holds only within the bound's own radius
+        R = out.bound.radius if not slack0 else 1e6 * max(1.0, float(np.max(np.abs(a))))
+        cert = LayerCertificate(layer, "dual", tols, G, x, E={layer: system.E}, I=system.I, y_E=out.bound.y_E,
+                                y_I=out.bound.y_I, bound=out.bound.value, radius=R, observed=observed,
+                                rtol=rtol, atol=atol)
+        return (cert if cert.check() else None), S, a, out
+    return cert, S, a, out
+
+
+def is_global(cert, out):
+    """True when ``cert`` (from :func:`prove`, with its layer ``outcome``) is a claim about every z, not only
+    those whose layer input lies within its radius: a range proof, a dual proof whose rows pin the layer's input
+    inside the radius (``pinned``), or one whose bound does not depend on the radius (slack 0) on rows formed
+    without rounding (relu / identity)."""
+    if cert is None:
+        return False
+    if cert.kind != "dual" or getattr(cert, "pinned", False):
+        return True
+    if out is None or out.bound is None or np.isfinite(out.bound.radius):
+        return False
+    # slack 0: the bound holds at every radius, but only the rounding of the right-hand sides is then free of
+    # the radius when the rows are W itself (relu / identity: claim_system does not scale them)
+    act = cert.G.layers[cert.layer].activation
+    return bool(act.has_inactive_region or act.is_identity)
+
+
+def pinned_radius(system, T):
+    """A rigorous R such that every h with ``|M_E h - c_E| <= T`` on every equation row (the exact rows, the
+    computed ones differing by their formation rounding) has ``||h||_inf <= R``; ``inf`` when the equation rows
+    do not have full column rank (or it cannot be shown).
+
+    For any such h and any point h0: ``||h - h0||_2 <= (||M_E h0 - c_E||_2 + sqrt(m) (T + f)) / sigma`` with
+    sigma a lower bound on the smallest singular value of M_E (half the computed one, less a rounding term)
+    and f the formation rounding of a row at h (relative ``kappa`` of ``sum_k |M_jk| |h_k|`` plus that of c_j),
+    solved as a fixed point in ``||h||_inf``."""
+    M, c = system.M_E, system.c_E
+    m, n = M.shape
+    if m < n or n == 0 or not (np.isfinite(T) and T >= 0):
+        return np.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(c))):
+            return np.inf
+        sol = lstsq(M, c)
+        h0 = sol[0] if sol is not None else np.linalg.lstsq(M, c, rcond=None)[0]  # any point will do
+        if not np.all(np.isfinite(h0)):
+            return np.inf
+        sv = np.linalg.svd(M, compute_uv=False)
+        sig = 0.5 * sv[-1] - 8 * (m + n) * _U * sv[0] * (1 + 1e-6)
+        if not (np.isfinite(sig) and sig > 0):
+            return np.inf
+        absM = np.abs(M).sum(axis=1)
+        kappa = 8 * (n + 4) * _U  # formation rounding of a row, relative to sum |M_jk| |h_k| (and |c_j|)
+        r = M @ h0 - c
+        rerr = (n + 4) * 2 * _U * (np.abs(M) @ np.abs(h0) + np.abs(c))
+        rn = float(np.linalg.norm(np.abs(r) + rerr)) * (1 + 4 * (m + 2) * _U)
+        fc = kappa * float(np.max(np.abs(c) + T, initial=0.0))
+        A = float(np.max(np.abs(h0))) + (rn + np.sqrt(m) * (T + fc)) * (1 + 8 * _U) / sig
+        B = np.sqrt(m) * kappa * float(np.max(absM)) * (1 + 8 * _U) / sig
+        if not (np.isfinite(A) and B < 0.5):
+            return np.inf
+        R = A / (1 - B) * (1 + 16 * _U)
+    return float(R) if np.isfinite(R) else np.inf
 
 
 @dataclass
@@ -261,6 +334,7 @@ class LayerCertificate(Certificate):
     observed: np.ndarray = field(default=None, repr=False)  # observed output rows (inpainting), or None
     rtol: float = None
     atol: float = np.nan
+    pinned: bool = False  # dual: every input meeting the layer's equation rows lies within radius (a global claim)
 
     def describe(self):
         """One sentence a person can read."""
@@ -270,6 +344,10 @@ class LayerCertificate(Certificate):
             return (f"{claim}: {len(self.rows)} entries of the target of layer {self.layer} lie outside the range "
                     f"of its {self.G.layers[self.layer].activation.name} activation by more than "
                     f"{self.tol[self.layer]:.3g} (the error the layers above allow).")
+        if self.pinned:
+            return (f"{claim}: at layer {self.layer}, every input h meeting its equation rows lies within "
+                    f"||h||_inf <= {self.radius:.3g} (they pin it), and every such input misses every target within "
+                    f"{self.tol[self.layer]:.3g} of the re-derived one by at least {self.bound:.3g}.")
         inside = "z" if self.layer == 0 else f"z whose layer-{self.layer} input h has"
         region = f"{inside} ||{'z' if self.layer == 0 else 'h'}||_inf <= {self.radius:.3g}"
         return (f"{claim.replace('no z has', f'no {region} has', 1)} (a claim limited to that region): at layer "
@@ -323,6 +401,10 @@ class LayerCertificate(Certificate):
         R = float(self.radius)
         if not (np.isfinite(R) and R > 0):
             self.reason = "the certificate's radius must be finite and positive."
+            return False
+        if self.pinned and not R >= pinned_radius(system, T):
+            self.reason = (f"the certificate claims every input meeting layer {self.layer}'s equation rows lies within "
+                           f"||h||_inf <= {R:.3g}, which the rows do not show.")
             return False
         bd = dual_bound(system, self.y_E, self.y_I, "linf", radius=R)
         need = T + _formation_error(system, T, R)

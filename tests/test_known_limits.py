@@ -13,8 +13,6 @@ from layerinv import ReLUNet, invert
 DATA = pathlib.Path(__file__).parent / "data"
 
 
-@pytest.mark.xfail(strict=True, reason="a dual certificate's radius (lp/system.py dual_bound: 1% of the "
-                   "bound) can exclude the true preimage, yet exact reports 'infeasible' for x within tol")
 def test_no_false_infeasible_when_the_certificate_radius_is_small():
     rng = np.random.default_rng(22)
     sc = 10 ** rng.uniform(1, 3)

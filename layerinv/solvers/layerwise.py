@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from ..certificate import prove
+from ..certificate import is_global, prove
 from ..lp.kernels import solve_exact, solve_l1, solve_linf
 from ..lp.system import _U, build_system
 from ..linear_maps import DENSE_LIMIT, Dense
@@ -122,7 +122,9 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             out = verdict[1]
         elif out.status == "infeasible":
             if mode == "linf":  # top layer, fixed-eps form: the same proof with tolerance eps
-                certificate = prove(G, x, i, eps, observed=rows, time_limit=left(end))[0]
+                certificate, _, _, pout = prove(G, x, i, eps, observed=rows, time_limit=left(end))
+                if not is_global(certificate, pout):  # a region-limited bound proves nothing about x
+                    certificate = None
             l1_sound = mode == "l1" and (L.activation.has_inactive_region or L.activation.is_identity)
             if all_unique and (certificate is not None or l1_sound):  # l1: rows exact for relu / identity only
                 fail_status = "infeasible"
@@ -197,10 +199,15 @@ def _exact_failure(G, x, i, tol, rows, time_limit, what):
     """
     D = tol * max(float(np.max(np.abs(x))), 1e-300)
     cert, S, _, out = prove(G, x, i, D, rtol=tol, observed=rows, time_limit=time_limit)
-    if cert is not None:
-        where = "" if cert.kind == "range" else " within the region stated below"
+    if is_global(cert, out):
+        where = "" if cert.kind == "range" or cert.pinned else " within the region stated below"
         return ("infeasible", f"x is not in the range of G{where}: layer {i} proves it ({what}). {cert.describe()}",
                 cert)
+    if cert is not None:  # a dual bound that holds only for layer inputs within its radius
+        return ("inconclusive", f"{what}; this does not prove x is outside the range of G: layer {i}'s dual bound "
+                                f"holds only for layer inputs with ||h||_inf <= {cert.radius:.3g}, and its rows do not "
+                                f"pin the input inside that region, so it proves nothing about z whose layer-{i} input "
+                                f"lies outside it (try method='milp'). Attached: {cert.describe()}", cert)
     if out is not None and out.status == "exact" and np.all(np.isfinite(out.h)):
         out.message = (f"no input within layer {i}'s own tolerance; one within the allowance {S:.3g} that the "
                        f"layers above leave its target ({what}).")
