@@ -161,7 +161,8 @@ def dual_bound(system, y_E, y_I, norm, radius=None):
         slack = float(np.sum(np.abs(g) + g_err))
     core = -s - s_err  # lower bound on -y.c
     if radius is None:
-        radius = np.inf if slack == 0 else (0.01 * core / slack if core > 0 else 0.0)
+        with np.errstate(over="ignore"):  # a slack ~1e-300 against the bound: the radius is unbounded
+            radius = np.inf if slack == 0 else (0.01 * core / slack if core > 0 else 0.0)
     value = core - (slack * radius if slack > 0 else 0.0)
     if norm == "linf":
         ysum = (float(np.sum(np.abs(y_E)) + np.sum(y_I))) * (1 + m * _U)
