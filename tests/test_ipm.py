@@ -175,3 +175,72 @@ def test_every_kernel_status_is_documented(seed):
         seen |= {solve_exact(system, 1e-6).status, solve_linf(system).status, solve_l1(system, gap_tol=1.0).status,
                  solve_linf(system, eps=1e-4).status, solve_l1(system, eps=10.0).status}
     assert {"exact", "infeasible", "optimal", "bracket", "feasible"} <= seen <= set(LAYER_STATUSES)
+
+
+# ------------------------------------------------------------- the bounds on hand-made systems
+# (mutation testing of lp/, docs/testing.md: each case has its optimum known in closed form)
+def _one_row(m, c, nonneg):
+    """Equation rows ``M h ~ c`` only (no inequality row)."""
+    m = np.asarray(m, dtype=float)
+    return LayerSystem(m, np.asarray(c, dtype=float), np.zeros((0, m.shape[1])), np.zeros(0),
+                       np.arange(m.shape[0]), np.arange(0), nonneg)
+
+
+def test_l1_dual_bound_clips_multipliers_and_stays_below_the_optimum_in_its_box():
+    # min |h - 1| over |h| <= 0.5 is 0.5; an unclipped multiplier y = -2 would claim 1.0
+    system = _one_row([[1.0]], [1.0], False)
+    bd = dual_bound(system, np.array([-2.0]), np.zeros(0), "l1", 0.5)
+    assert bd.radius == 0.5 and np.all(np.abs(bd.y_E) <= 1.0)
+    assert 0.5 - 1e-12 <= bd.value <= 0.5
+
+
+def test_dual_bound_without_slack_is_the_exact_optimum():
+    # h >= 0, min |h + 1| = 1 at h = 0; y = 1 gives g = 1 >= 0 (no slack): the bound holds for every h
+    system = _one_row([[1.0]], [-1.0], True)
+    for norm in ("linf", "l1"):
+        bd = dual_bound(system, np.array([1.0]), np.zeros(0), norm)
+        assert bd.radius == np.inf
+        assert 1.0 - 1e-12 <= bd.value <= 1.0
+
+
+def test_l1_residual_bound_is_the_squared_residual_over_its_largest_entry():
+    # M = 0: h cannot change the residual r = c = (1, 2); the l1 optimum is 3, the bound of NOTES.md
+    # ||r||^2 / ||r||_inf = 2.5 (ℓ∞: optimum 2, bound ||r||^2 / ||r||_1 = 5/3), less the 1% that
+    # radius=None spends on the box
+    from layerinv.lp.system import residual_bound
+    system = _one_row(np.zeros((2, 1)), [1.0, 2.0], False)
+    r = np.array([1.0, 2.0])
+    l1 = residual_bound(system, r, "l1")
+    assert 2.5 * 0.99 * (1 - 1e-9) <= l1.value <= 3.0
+    linf = residual_bound(system, r, "linf")
+    assert 5 / 3 * 0.99 * (1 - 1e-9) <= linf.value <= 2.0
+
+
+def test_exact_solution_of_a_full_rank_system_is_unique():
+    from layerinv.lp.kernels import solve_exact
+    rng = np.random.default_rng(3)
+    m = rng.standard_normal((12, 4))
+    h_true = rng.standard_normal(4)
+    system = _one_row(m, m @ h_true, False)
+    out = solve_exact(system, 1e-8)
+    assert out.status == "exact" and out.unique
+    assert np.max(np.abs(out.h - h_true)) <= 1e-10
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_least_squares_bracket_covers_its_own_point(norm):
+    # a full-rank system with noise: the least-squares point and its residual bound form the bracket;
+    # the bound must hold in a box that contains the point it brackets (kernels._radius_covering)
+    from layerinv.lp.kernels import solve_l1, solve_linf
+    rng = np.random.default_rng(5)
+    m = rng.standard_normal((20, 4))
+    h_true = 3.0 * rng.standard_normal(4)
+    system = _one_row(m, m @ h_true + 1e-3 * rng.standard_normal(20), False)
+    out = (solve_linf if norm == "linf" else solve_l1)(system, gap_tol=1.0)
+    assert out.status == "bracket" and out.path == "lstsq"
+    assert out.bound.radius >= np.max(np.abs(out.h))
+    assert 0.0 < out.lower <= out.objective <= out.lower + 1.0
+    # and such a box costs next to nothing: the bound is the one of NOTES.md, not 1% below it
+    r = system.c_E - m @ np.linalg.lstsq(m, system.c_E, rcond=None)[0]
+    notes = r @ r / (np.sum(np.abs(r)) if norm == "linf" else np.max(np.abs(r)))
+    assert out.lower >= (1 - 1e-6) * notes
