@@ -125,26 +125,28 @@ def invert_chunk(fn, args, X, opts, method):
 
 
 def _stage_result(G, stage, b, z, mode, opts, seconds):
+    """Image ``b``'s single-image :class:`Result` from the batched stage (the fields, messages and records
+    the single-image path writes for the same outcome)."""
+    lists = stage.lists()
+    each = seconds / G.depth
     records = []
-    gap_tol = opts.get("gap_tol", 1e-6)
-    for j, lay in enumerate(stage.layers):
+    if mode == "exact":
+        for j, lay in enumerate(lists["layers"]):
+            i = G.depth - 1 - j
+            L = G.layers[i]
+            value = lay["value"][b]
+            records.append(LayerRecord(i, L.n_in, L.n_out, lay["active"][b], "lstsq", value, value, "exact", True,
+                                       each, "", lay["threshold"][b]))
+        msg = f"every layer solved within tolerance; max |G(z) - x| = {lists['worst'][b]:.3g}."
+        return Result(z, "exact", msg, lists["residual"][b], seconds, records, mode, None)
+    gap = f"{opts.get('gap_tol', 1e-6):.2g}"
+    for j, lay in enumerate(lists["layers"]):
         i = G.depth - 1 - j
         L = G.layers[i]
-        value, lower = float(lay["value"][b]), float(lay["lower"][b])
-        if mode == "exact":
-            rec = LayerRecord(i, L.n_in, L.n_out, int(lay["active"][b]), "lstsq", value, value, "exact", True,
-                              seconds / G.depth, "", float(lay["threshold"][b]))
-        else:
-            rec = LayerRecord(i, L.n_in, L.n_out, int(lay["active"][b]), "lstsq", (lower, value), 0.0, "bracket",
-                              True, seconds / G.depth,
-                              f"certified bracket [{lower:.3g}, {value:.3g}] (gap <= {gap_tol:.2g} of the target's "
-                              f"scale).", float(lay["threshold"][b]))
-        records.append(rec)
-    if mode == "exact":
-        msg = f"every layer solved within tolerance; max |G(z) - x| = {float(stage.worst[b]):.3g}."
-        status = "exact"
-    else:
-        msg = "per-layer linf problems solved (bracket); objectives top to bottom: " + ", ".join(
-            f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" for r in records)
-        status = "optimal"
-    return Result(z, status, msg, float(stage.residual[b]), seconds, records, mode, None)
+        value, lower = lay["value"][b], lay["lower"][b]
+        records.append(LayerRecord(i, L.n_in, L.n_out, lay["active"][b], "lstsq", (lower, value), 0.0, "bracket",
+                                   True, each, f"certified bracket [{lower:.3g}, {value:.3g}] (gap <= {gap} of "
+                                   f"the target's scale).", lay["threshold"][b]))
+    msg = "per-layer linf problems solved (bracket); objectives top to bottom: " + ", ".join(
+        f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" for r in records)
+    return Result(z, "optimal", msg, lists["residual"][b], seconds, records, mode, None)
