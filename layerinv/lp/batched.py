@@ -171,8 +171,8 @@ def _cho_solve(xp, L, v):
 
         out = np.empty_like(v)
         potrs = lapack.dpotrs
-        for b in range(v.shape[0]):
-            out[b], _ = potrs(L[b], v[b], lower=1)
+        for b in range(v.shape[0]):  # L[b].T: the upper factor in Fortran order, so LAPACK needs no copy
+            out[b], _ = potrs(L[b].T, v[b], lower=0)
         return out
     k = v.shape[1]
     Lt = xp.permute_dims(L, (0, 2, 1))
