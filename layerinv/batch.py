@@ -128,23 +128,21 @@ def _stage_result(G, stage, b, z, mode, opts, seconds):
     """Image ``b``'s single-image :class:`Result` from the batched stage (the fields, messages and records
     the single-image path writes for the same outcome)."""
     lists = stage.lists()
+    if "shapes" not in lists:  # (index, n_in, n_out) of each layer, top layer first
+        lists["shapes"] = [(i, G.layers[i].n_in, G.layers[i].n_out) for i in range(G.depth - 1, -1, -1)]
     each = seconds / G.depth
     records = []
     if mode == "exact":
-        for j, lay in enumerate(lists["layers"]):
-            i = G.depth - 1 - j
-            L = G.layers[i]
+        for (i, n_in, n_out), lay in zip(lists["shapes"], lists["layers"]):
             value = lay["value"][b]
-            records.append(LayerRecord(i, L.n_in, L.n_out, lay["active"][b], "lstsq", value, value, "exact", True,
+            records.append(LayerRecord(i, n_in, n_out, lay["active"][b], "lstsq", value, value, "exact", True,
                                        each, "", lay["threshold"][b]))
         msg = f"every layer solved within tolerance; max |G(z) - x| = {lists['worst'][b]:.3g}."
         return Result(z, "exact", msg, lists["residual"][b], seconds, records, mode, None)
     gap = f"{opts.get('gap_tol', 1e-6):.2g}"
-    for j, lay in enumerate(lists["layers"]):
-        i = G.depth - 1 - j
-        L = G.layers[i]
+    for (i, n_in, n_out), lay in zip(lists["shapes"], lists["layers"]):
         value, lower = lay["value"][b], lay["lower"][b]
-        records.append(LayerRecord(i, L.n_in, L.n_out, lay["active"][b], "lstsq", (lower, value), 0.0, "bracket",
+        records.append(LayerRecord(i, n_in, n_out, lay["active"][b], "lstsq", (lower, value), 0.0, "bracket",
                                    True, each, f"certified bracket [{lower:.3g}, {value:.3g}] (gap <= {gap} of "
                                    f"the target's scale).", lay["threshold"][b]))
     msg = "per-layer linf problems solved (bracket); objectives top to bottom: " + ", ".join(

@@ -310,21 +310,31 @@ def _residual_bound(xp, W, C, r, radius, nonneg):
     return xp.where(rmax == 0, xp.zeros_like(value), xp.clip(value, min=0.0))
 
 
-def gram_floor(G, X, Z, chunk=256):
-    """The benchmark's floor for an exact batch inversion: one forward pass from the latents ``Z`` (the
-    forward check; it also gives every layer's active mask) and, for every layer, the stacked Gram
-    matrices ``W^T diag(m_b) W`` and their Cholesky factors. Nothing else: no thresholds, solves,
+def gram_floor(G, X, Z, *, batch_size=None, chunk=256):
+    """The benchmark's floor for an exact batch inversion of ``X`` (N, n) with known latents ``Z`` (N, k).
+
+    For the same images in the same pieces as ``invert(G, X, method="exact", batch_size=batch_size)``
+    (chunks of ``batch_size`` rows, default :data:`layerinv.batch.DEFAULT_BATCH_SIZE`, each cut into
+    :func:`lstsq_stage`'s pieces of ``chunk`` rows): one forward pass from ``Z`` (the forward check; it
+    also gives every layer's active mask) and, for every layer, the stacked Gram matrices
+    ``W^T diag(m_b) W`` and their Cholesky factors, with the stage's own kernels (:func:`stacked_gram`,
+    the same Cholesky) and its cached per-layer constants. Nothing else: no thresholds, solves,
     verification or bookkeeping. Returns the largest ``|G(z) - x|`` (so nothing is optimised away)."""
+    if batch_size is None:
+        from ..batch import DEFAULT_BATCH_SIZE as batch_size
     xp, dev = _namespace(X)
     consts = [_layer_consts(xp, dev, L) for L in G.layers]
     worst = 0.0
-    for s in range(0, X.shape[0], chunk):
-        h = Z[s:s + chunk, ...]
+    N = X.shape[0]
+    pieces = [(s, min(s + chunk, e)) for c in range(0, N, batch_size) for e in (min(c + batch_size, N),)
+              for s in range(c, e, chunk)]
+    for s, e in pieces:
+        h = Z[s:e, ...]
         for W, bias, P, pos in consts:
             h = xp.clip(h @ W.T + bias, min=0.0)
             m = xp.astype(h > 0, X.dtype)
             full = xp.sum(m, axis=1) >= W.shape[1]  # rank-deficient masks: the identity, as the stage does
             eye = xp.eye(W.shape[1], dtype=X.dtype, device=dev)
             _cholesky(xp, xp.where(full[:, None, None], stacked_gram(xp, m, P, pos, W.shape[1]), eye))
-        worst = max(worst, float(xp.max(xp.abs(h - X[s:s + chunk, ...]))))
+        worst = max(worst, float(xp.max(xp.abs(h - X[s:e, ...]))))
     return worst
