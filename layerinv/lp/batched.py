@@ -5,8 +5,8 @@ threshold and active mask ``m_b``; the normal equations of all images are solved
 
 * Gram matrices ``W^T diag(m_b) W`` for all b in one matrix product ``m @ P`` with
   ``P[j] = vec(w_j w_j^T)`` (upper triangle only), stacked into (B, k, k);
-* stacked Cholesky factors (rank and conditioning test as :func:`layerinv.kernels.lstsq`), a stacked
-  solve and one step of iterative refinement;
+* stacked Cholesky factors (rank and conditioning test as :func:`layerinv.kernels.lstsq`), the two
+  triangular solves with them and one step of iterative refinement (as the single path's ``dpotrs``);
 * the single-image path's verification of the layer: every equation row within ``delta`` and every
   inequality row below it (``exact``), or a certified bracket ``[lower, upper]`` on the layer's ℓ∞
   optimum narrower than ``gap_tol`` (``linf``, the least-squares dual bound of NOTES.md).
@@ -17,7 +17,10 @@ its threshold; the caller re-runs those images on the single-image path. The ima
 with the single-image path's statuses and its z up to rounding (~1e-14 relative).
 
 The code is written once against the array API (``array_api_compat``): NumPy arrays and PyTorch
-tensors (CPU or GPU, float64) run the same lines. Nothing here imports torch.
+tensors (CPU or GPU, float64) run the same lines, except the triangular solves (the standard has none:
+LAPACK per image for NumPy, stacked substitution otherwise; :func:`_cho_solve`). Nothing here imports
+torch. The per-layer constants (``W``, ``b``, ``P``) are built once per process and network
+(:func:`_layer_consts`).
 """
 from __future__ import annotations
 
