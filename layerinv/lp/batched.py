@@ -172,10 +172,11 @@ def _cho_solve(xp, L, v):
     if isinstance(v, np.ndarray):
         from scipy.linalg import lapack
 
-        out = np.empty_like(v)
+        out = np.array(v, dtype=np.float64, order="C", copy=True)
+        U = np.swapaxes(L, 1, 2)  # U[b] = L[b].T: the upper factor in Fortran order, so LAPACK needs no copy
         potrs = lapack.dpotrs
-        for b in range(v.shape[0]):  # L[b].T: the upper factor in Fortran order, so LAPACK needs no copy
-            out[b], _ = potrs(L[b].T, v[b], lower=0)
+        for b in range(v.shape[0]):  # positional (lower=0, overwrite_b=1): solved in place in out[b]
+            out[b] = potrs(U[b], out[b], 0, 1)[0]
         return out
     k = v.shape[1]
     Lt = xp.permute_dims(L, (0, 2, 1))
