@@ -73,11 +73,14 @@ def _gram_dense_rows(G, Z, Y, Ws):
     res = Y - top.activation(u)
     R, k = Z.shape
     JtJ, Jtr = np.zeros((R, k, k)), np.zeros((R, k))
+    unit = bool(np.all((d == 0.0) | (d == 1.0)))  # ReLU: the gathered rows need no scaling
+    rr, cc = np.nonzero(d)
+    cuts = np.searchsorted(rr, np.arange(R + 1))
     for b in range(R):
-        on = np.flatnonzero(d[b])
+        on = cc[cuts[b]:cuts[b + 1]]
         if on.size == 0:
             continue
-        Wg = Wt[on] * d[b, on, None]
+        Wg = Wt[on] if unit else Wt[on] * d[b, on, None]
         J = Wg if A is None else Wg @ A[b]
         JtJ[b] = J.T @ J
         Jtr[b] = J.T @ res[b, on]
