@@ -7,7 +7,9 @@ for any number of workers); each chunk runs
 1. the batched least-squares stage (:mod:`layerinv.lp.batched`) for ``exact``, ``linf`` and ``auto``'s
    exact pass: every image whose layers are all settled by one stacked Cholesky solve and the
    single-image checks is done there;
-2. the single-image path for every other image (and for every image of the other methods).
+2. the single-image path for every other image (and for every image of the other methods); for
+   ``auto`` only up to its polish, which then runs on all those images and all their starts at once
+   (:func:`layerinv.solvers.auto.polish_many`, the kernel the single path runs with one image).
 
 Chunks run in this process (``n_jobs=1``) or through joblib (``n_jobs`` > 1 or -1: loky processes
 with one BLAS thread each; inside ``joblib.parallel_config(backend="dask")`` on a Dask cluster).

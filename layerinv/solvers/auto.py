@@ -4,7 +4,8 @@ invert: the layer-wise exact pass; ``"exact"`` is returned as it is. ``"inconclu
 input was not unique) goes to the MILP ladder (layer-wise above, MILP below), which reuses that
 exact pass; its ``"exact"`` / ``"infeasible"`` are returned. Otherwise (noise, x off the range) the
 ℓ∞ pass, then Gauss–Newton inside the activation regions from its answer and from ``starts``
-quasi-random points (:func:`.gauss_newton.gauss_newton_map`).
+quasi-random points (:func:`.gn_batch.gauss_newton_map_many`: one stack over the starts, and in a
+batch over all images of a chunk, :func:`polish_many`; the single path is its one-image case).
 
 recover: for inpainting the same on the observed rows (exact, else linf then gn from the LP answer
 and 8 quasi-random starts); for every other operator ``gn``.
