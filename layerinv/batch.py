@@ -7,7 +7,9 @@ for any number of workers); each chunk runs
 1. the batched least-squares stage (:mod:`layerinv.lp.batched`) for ``exact``, ``linf`` and ``auto``'s
    exact pass: every image whose layers are all settled by one stacked Cholesky solve and the
    single-image checks is done there;
-2. the single-image path for every other image (and for every image of the other methods).
+2. the single-image path for every other image (and for every image of the other methods); for
+   ``auto`` only up to its polish, which then runs on all those images and all their starts at once
+   (:func:`layerinv.solvers.auto.polish_many`, the kernel the single path runs with one image).
 
 Chunks run in this process (``n_jobs=1``) or through joblib (``n_jobs`` > 1 or -1: loky processes
 with one BLAS thread each; inside ``joblib.parallel_config(backend="dask")`` on a Dask cluster).
@@ -118,9 +120,30 @@ def invert_chunk(fn, args, X, opts, method):
                 results[b] = _stage_result(G, stage, b, z[b].copy(), mode, opts, each)
                 if method == "auto":
                     results[b].info["steps"] = [("exact", "exact", each)]
+    if method == "auto" and len(args) == 1:
+        return _auto_rest(G, X, opts, results)
     for b in range(N):
         if results[b] is None:
             results[b] = fn(*args, X[b], **opts)
+    return results
+
+
+def _auto_rest(G, X, opts, results):
+    """auto for the images the batched stage left: each up to its polish (exact, MILP ladder, linf),
+    then one polish for all of them (:func:`.solvers.auto.polish_many`, the kernel the single path runs
+    with one image)."""
+    from .solvers.auto import Pending, invert_auto_unpolished, polish_many
+
+    pend = []
+    for b in range(X.shape[0]):
+        if results[b] is None:
+            results[b] = invert_auto_unpolished(G, X[b], **opts)
+            if isinstance(results[b], Pending):
+                pend.append(b)
+    if pend:
+        polish_many(G, X[pend], [results[b] for b in pend], opts["lam"], opts["starts"])
+        for b in pend:
+            results[b] = results[b].result
     return results
 
 
