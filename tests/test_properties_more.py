@@ -69,7 +69,16 @@ def check_claims(G, x, res, tol=TOL, z_star=None, eps=None):
         # (the record keeps the LP's primal optimum: rounding above the true optimum is allowed)
         bound = linf_record_bound(G, res)
         for z in [w for w in (z_star, res.z) if w is not None and np.all(np.isfinite(w))]:
-            assert np.max(np.abs(G(z) - x)) >= bound - 1e-12 * np.max(np.abs(x)), (bound, np.max(np.abs(G(z) - x)))
+            assert np.max(np.abs(G(z) - x)) >= bound - record_slack(G, res, x), (bound, np.max(np.abs(G(z) - x)))
+
+
+def record_slack(G, res, x):
+    """Rounding allowed above the documented bound: 1e-12 max|x| for a certified bracket (least-squares path);
+    1e-9 max|x| where the top layer went to an LP, whose record keeps the LP's primal optimum instead of its
+    dual bound (a solver-accuracy overshoot, seen 1.5e-11 max|x|: test_regression_linf_record_lower_is_certified)."""
+    top = [r for r in res.layers if r.index == G.depth - 1]
+    lp = bool(top) and not isinstance(top[0].objective, tuple)
+    return (1e-9 if lp else 1e-12) * float(np.max(np.abs(x)))
 
 
 def linf_record_bound(G, res):
@@ -323,8 +332,8 @@ def test_conv_milp_claims(net, kind):
     check_claims(G, x, res, z_star=None if kind == "random" else z)
 
 
-@settings(max_examples=10)
-@given(conv_nets(max_width=120), st.sampled_from(["planted", "random"]))
+@settings(max_examples=8)
+@given(conv_nets(max_width=60), st.sampled_from(["planted", "random"]))
 def test_conv_gd_claims(net, kind):
     """gd (torch's convolutions): a status of its own, ok only with finite z and residual, the residual
     recomputed, and the same rng giving the same bits."""
@@ -337,10 +346,11 @@ def test_conv_gd_claims(net, kind):
     bitwise(res, invert(G, x, method="gd", rng=np.random.default_rng(7), **GD))
 
 
-@settings(max_examples=15)
+@settings(max_examples=10)
 @given(conv_nets(outputs=["relu", "identity"], max_width=60))
 def test_conv_fit_lower_bound_holds(net):
     G, rng = net
+    assume(G.layers[-1].activation.name in ("relu", "identity"))  # from_torch may fold a final Upsample below
     z = rng.standard_normal(G.k)
     x = G(z) + 0.3 * rng.standard_normal(G.n) * max(np.max(np.abs(G(z))), 1e-3)
     bound = fit_lower_bound(G, x).bound
@@ -599,7 +609,7 @@ def _norm(v, norm):
     return float(np.max(np.abs(v)) if norm == "linf" else np.sum(np.abs(v)))
 
 
-@settings(max_examples=20)
+@settings(max_examples=15)
 @given(st.one_of(nets(max_depth=2, min_scale=-1, max_scale=1), conv_nets(max_width=60, max_convs=1)),
        st.sampled_from(["linf", "l1"]), st.sampled_from([None, "budget"]))
 def test_milp_optimum_is_no_worse_than_z_star(net, norm, budget):
@@ -613,6 +623,9 @@ def test_milp_optimum_is_no_worse_than_z_star(net, norm, budget):
     eps = 1.1 * v_star if budget else None
     res = invert(G, x, method="milp", objective=norm, eps=eps, box=2 * float(np.max(np.abs(z))) + 1, time_limit=10.0)
     event(f"milp {norm} {budget}: {res.status}")
+    if res.status == "infeasible" and norm == "l1" and budget and not G.layers[-1].activation.piecewise_linear:
+        event("known false infeasible (test_regression_milp_l1_budget_on_sigmoid_tanh_output)")
+        return
     check_claims(G, x, res, z_star=z, eps=eps)
     if res.status == "optimal":
         val = _norm(G(res.z) - x, norm)
@@ -631,10 +644,10 @@ def test_milp_optimum_is_no_worse_than_z_star(net, norm, budget):
 def test_linf_top_record_bounds_the_fit(net, kind):
     """``LayerRecord.threshold``'s promise: for the top layer of linf, min(lower bound of t, threshold) is
     a certified lower bound on min_z ||G(z) - x||_inf; no z (z*, linf's own, random ones) beats it. ReLU and
-    identity outputs only: for leaky / sigmoid / tanh outputs the promise is false (xfail tests below). The
-    record keeps the LP's primal optimum, which may round above the true one: 1e-12 max|x| allowed (seen:
-    1.4e-13)."""
+    identity outputs only: for leaky / sigmoid / tanh outputs the promise is false (xfail tests below). For the
+    rounding allowed see :func:`record_slack`."""
     G, rng = net
+    assume(G.layers[-1].activation.name in ("relu", "identity"))  # from_torch may fold a final Upsample below
     z = rng.standard_normal(G.k)
     x = {"planted": G(z), "noisy": noisy(G, z, rng),
          "shift": G(z) + 0.01 * rng.standard_normal(G.n) * np.max(np.abs(G(z)))}[kind]
@@ -644,7 +657,7 @@ def test_linf_top_record_bounds_the_fit(net, kind):
     event(f"{kind}: {res.status}, bound {'> 0' if bound > 0 else '0'}")
     cands = [z] + ([res.z] if np.all(np.isfinite(res.z)) else []) + list(z + 0.1 * rng.standard_normal((20, G.k)))
     best = min(float(np.max(np.abs(G(c) - x))) for c in cands)
-    assert best >= bound - 1e-12 * np.max(np.abs(x)), (bound, best, G.layers[-1].activation.name)
+    assert best >= bound - record_slack(G, res, x), (bound, best, G.layers[-1].activation.name)
 
 
 # ---------------------------------------------------------------------------------- extreme magnitudes
@@ -659,6 +672,8 @@ def test_bias_free_nets_at_any_magnitude(net, e, method):
     c = 10.0 ** e
     x = c * G(z)
     assume(np.all(np.isfinite(x)) and np.any(x != 0) and np.all(np.isfinite(G(c * z))))
+    if method == "auto":  # the MILP ladder's default box overflows above ~1e154: test_regression_milp_huge_x
+        assume(e <= 150)
     res = invert(G, x, method=method, **(AUTO if method == "auto" else {}))
     event(f"{method}: {res.status}")
     check_claims(G, x, res, z_star=c * z)
@@ -699,7 +714,7 @@ def test_same_inputs_same_rng_same_bits(net, method, batch):
 
 
 # ---------------------------------------------------------------------------------- regressions (bugs found here)
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "linf's top-layer t for a leaky / sigmoid / tanh output is the optimum of a linearised model (rows scaled by "
     "the slope at the target's sign, lp/system.py build_system + activations.equation_rows), not a bound on the "
     "output-space fit; LayerRecord.threshold's docstring (result.py) promises min(lower, threshold) is a certified "
@@ -717,7 +732,7 @@ def test_regression_linf_record_bound_for_non_relu_outputs(act, bias, x, fit):
     assert linf_record_bound(G, res) <= fit, (res.layers, res.message)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "milp on a rescaled copy (solvers/milp/solve.py invert_milp, the _needs_scaling branch) reports the record's "
     "objective, info['milp'] linf/l1/dual_bound and the message's 'min ||G(z) - x||_inf ... (recomputed by a "
     "forward pass)' and 'R = 1' in the copy's units: here 0.0833 for a true fit of 3.3e-4 (factor 1/P = 250)."))
@@ -732,6 +747,45 @@ def test_regression_milp_rescaled_copy_reports_user_units(objective):
     rec = res.layers[0]
     assert rec.lower <= true * (1 + 1e-6), (rec, true)  # a lower bound on the optimum (z's fit is an upper one)
     assert np.isclose(res.info["milp"][objective], true, rtol=1e-9), (res.info["milp"], true)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "LayerRecord.lower is documented as a certified lower bound on the layer's optimum, but for path 'lp' the "
+    "record keeps the LP's primal objective (solvers/layerwise.py _record: obj = out.objective unless status is "
+    "'bracket'), here 1.58e-12 while the optimum is 0 and the LP's own dual bound out.lower is 0.0."))
+def test_regression_linf_record_lower_is_certified():
+    W = [[0.4393260131274593, 0.8961554974738949, 0.3093056034074336, -0.908569869677973],
+         [-0.036542730798663964, -0.39026901045587264, 0.14957795605447416, -0.5493830335889042],
+         [0.9200902323842504, -1.0053167856516636, 0.8013369275493107, 0.8844197654362488],
+         [-0.11444327693666717, -0.6818313916351953, 0.13027112560498627, -0.42710761722471774]]
+    h = np.array([0.06209185380717297, 0.22466142459753943, 0.11402184815437642, 0.203278882141104])
+    G = ReLUNet([W])
+    x = G(h)  # in the range: min_h ||G(h) - x||_inf = 0
+    res = invert(G, x, method="linf")
+    assert res.layers[0].lower <= 0.0, res.layers
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "milp with objective='l1' and eps on a tanh / sigmoid output encodes the output to first order (rows scaled "
+    "by the slope at x) and reports HiGHS's infeasibility of that approximate model as 'infeasible' (a MILPProof "
+    "whose check() re-runs the same model and passes), while z* = -2 in the box meets the budget."))
+def test_regression_milp_l1_budget_on_sigmoid_tanh_output():
+    G = ReLUNet([[[1.0], [1.0]]], [[1.0, -1.0]], ["tanh"])
+    x, z_star = np.array([-0.7, -0.9]), np.array([-2.0])
+    assert np.sum(np.abs(G(z_star) - x)) <= 0.157  # z* meets eps = 0.172
+    res = invert(G, x, method="milp", objective="l1", eps=0.172, box=4.0)
+    assert res.status != "infeasible", res.message
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
+    "milp (and auto's MILP ladder) with |x| above ~1e154: solvers/milp/solve.py _default_box computes "
+    "np.linalg.norm(x - g0), which overflows to inf, so R = inf and _scaled_copy builds weights inf / inf = NaN: "
+    "ReLUNet raises 'weights[0] must be finite' (an argument the caller never passed) instead of a result."))
+def test_regression_milp_huge_x():
+    G = ReLUNet([[[1.0]], [[1.0]]])
+    x = np.array([1e155])  # = G(1e155), well inside float64
+    res = invert(G, x, method="milp")
+    assert res.status == "exact", res.message
 
 
 # ---------------------------------------------------------------------------------- slow: many more examples
@@ -848,3 +902,17 @@ def test_slow_hostile_certificates_are_true(net):
 @given(nets(max_depth=3, min_scale=-1, max_scale=1), st.sampled_from(TOLS), st.sampled_from(["auto", "milp"]))
 def test_slow_auto_milp_other_tolerances_never_false_infeasible(net, tol, method):
     test_auto_milp_other_tolerances_never_false_infeasible.hypothesis.inner_test(net, tol, method)
+
+
+@pytest.mark.slow
+@settings(max_examples=60)
+@given(conv_nets(max_width=120), st.sampled_from(["planted", "random"]))
+def test_slow_conv_gd_claims(net, kind):
+    test_conv_gd_claims.hypothesis.inner_test(net, kind)
+
+
+@pytest.mark.slow
+@settings(max_examples=100)
+@given(conv_nets(outputs=["relu", "identity"], max_width=150))
+def test_slow_conv_fit_lower_bound_holds(net):
+    test_conv_fit_lower_bound_holds.hypothesis.inner_test(net)
