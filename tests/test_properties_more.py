@@ -571,6 +571,19 @@ def test_hostile_certificates_are_true(net):
         assert not res.certificate.check(G, G(z))
 
 
+@settings(max_examples=40)
+@given(hostile_nets(), st.sampled_from(TOLS), st.sampled_from(["exact", "auto"]))
+def test_hostile_other_tolerances_never_false_infeasible(net, tol, method):
+    """Hostile conditioning and another tol together: x within 0.9 tol max|x| of G(z*) is never infeasible."""
+    G, rng, zscale = net
+    z = zscale * rng.standard_normal(G.k)
+    x = noisy(G, z, rng, tol=tol)
+    assume(np.all(np.isfinite(x)) and np.any(x != 0))
+    res = invert(G, x, method=method, tol=tol, **(AUTO if method == "auto" else {}))
+    event(f"{method} tol {tol:g}: {res.status}")
+    check_claims(G, x, res, tol=tol, z_star=z)
+
+
 # ---------------------------------------------------------------------------------- auto (default suite)
 @settings(max_examples=25)
 @given(nets(max_depth=3))
@@ -919,3 +932,10 @@ def test_slow_conv_gd_claims(net, kind):
 @given(conv_nets(outputs=["relu", "identity"], max_width=150))
 def test_slow_conv_fit_lower_bound_holds(net):
     test_conv_fit_lower_bound_holds.hypothesis.inner_test(net)
+
+
+@pytest.mark.slow
+@settings(max_examples=500)
+@given(hostile_nets(), st.sampled_from(TOLS), st.sampled_from(["exact", "auto"]))
+def test_slow_hostile_other_tolerances_never_false_infeasible(net, tol, method):
+    test_hostile_other_tolerances_never_false_infeasible.hypothesis.inner_test(net, tol, method)
