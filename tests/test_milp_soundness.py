@@ -184,3 +184,11 @@ def test_rescaled_copy_budget_message_in_user_units():
     res = invert(G, x, method="milp", objective="linf", eps=2e-4, box=2.0)
     assert res.status == "infeasible" and "<= 0.0002" in res.message, res.message
     assert res.certificate.delta == 2e-4 and res.certificate.check()
+
+
+def test_regression_milp_huge_x():
+    G = ReLUNet([[[1.0]], [[1.0]]])
+    x = np.array([1e155])  # = G(1e155), well inside float64: the default box's norm must not overflow
+    res = invert(G, x, method="milp")
+    assert res.status == "exact", res.message
+    assert res.z[0] == pytest.approx(1e155, rel=1e-9)

@@ -138,7 +138,7 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
             f"{FEAS_TOL:g}), not a proof re-checked by layerinv.")
     relaxed = (" The MILP is a sound outer relaxation of the claim for the {0} output (each u_j within "
                "{0}^-1([x_j - eps, x_j + eps]), |{0}(u_j) - x_j| bounded below by the least slope times "
-               "|u_j - {0}^-1(x_j)|, all rounded outward): every z meeting the claim meets it.".format(act.name)
+               "|u_j - {0}^-1(x_j)|, all rounded outward): every z that meets the claim satisfies it.".format(act.name)
                if target.relaxed is not None else "")
     col = 1 if (target.mode == "norm" and target.norm == "l1") else 0
     first = None  # the first-order model's point (l1 budget on a sigmoid / tanh output)
@@ -187,7 +187,7 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
                 return done(None, "failed", _unresolvable(D, delta, "the MILP"))
             return done(None, "infeasible",
                         f"no z in [−R, R]^k (R = {RU:.4g}, k = {k}) has {what}: HiGHS proved the MILP infeasible "
-                        f"({sol.nodes} branch-and-bound nodes, {enc.binaries} binaries).{relaxed} {word} {box_msg}.",
+                        f"({_nodes(sol.nodes)}, {enc.binaries} binaries).{relaxed} {word} {box_msg}.",
                         cert=proof("mip", sol.nodes, enc.binaries))
         if status not in ("optimal", "time_limit"):
             return done(None, "failed", f"HiGHS stopped with status {sol.raw!r}; no claim about x.")
@@ -255,6 +255,10 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
     return done(best, "optimal",
                 f"min {name} over {where}: {val:.3g} (recomputed by a forward pass); HiGHS's lower bound {lb:.3g} "
                 f"(relative gap tolerance {MIP_GAP:g}; {box_msg}).{uniq_msg}", obj=obj, viol=0.0, unique=unique)
+
+
+def _nodes(n):
+    return f"{n} branch-and-bound nodes" if n >= 0 else "in presolve"
 
 
 #: HiGHS's "infeasible" backs a claim only when the claim's tolerance is this many times its absolute
@@ -372,7 +376,9 @@ def _default_box(G, x, rows):
     g0 = out(np.zeros(k))
     gains = np.linalg.norm(out(np.vstack([np.eye(k), -np.eye(k)])) - g0, axis=1)
     gains = gains[gains > 1e-12 * max(float(np.max(gains, initial=0.0)), 1e-300)]
-    r2 = float(np.linalg.norm(x - g0) / np.min(gains)) if gains.size else 0.0
+    d = x - g0
+    big = float(np.max(np.abs(d), initial=0.0))  # ||d||_2 without overflow (|x| up to 1e308)
+    r2 = float(big * np.linalg.norm(d / big) / np.min(gains)) if gains.size and big > 0 else 0.0
     R = max(_BOX_FACTOR * m, 2.0 * r2, 1.0)
     return R, (f"default box R = max({_BOX_FACTOR:g} x {m:.3g} (max|z_i| of the layer-wise linf estimate), "
                f"2 x {r2:.3g} (||x - G(0)|| / smallest gain of G along a coordinate), 1); pass box= to change it")
