@@ -377,8 +377,11 @@ def _default_box(G, x, rows):
     gains = np.linalg.norm(out(np.vstack([np.eye(k), -np.eye(k)])) - g0, axis=1)
     gains = gains[gains > 1e-12 * max(float(np.max(gains, initial=0.0)), 1e-300)]
     d = x - g0
-    big = float(np.max(np.abs(d), initial=0.0))  # ||d||_2 without overflow (|x| up to 1e308)
-    r2 = float(big * np.linalg.norm(d / big) / np.min(gains)) if gains.size and big > 0 else 0.0
+    nd = float(np.linalg.norm(d))
+    if not np.isfinite(nd):  # ||d||_2 overflowed (|x| above ~1e154): scale it
+        big = float(np.max(np.abs(d)))
+        nd = big * float(np.linalg.norm(d / big))
+    r2 = nd / float(np.min(gains)) if gains.size else 0.0
     R = max(_BOX_FACTOR * m, 2.0 * r2, 1.0)
     return R, (f"default box R = max({_BOX_FACTOR:g} x {m:.3g} (max|z_i| of the layer-wise linf estimate), "
                f"2 x {r2:.3g} (||x - G(0)|| / smallest gain of G along a coordinate), 1); pass box= to change it")
@@ -454,6 +457,9 @@ def milp_invert(G, x, *, rows=None, **options):
     -------
     Result
         ``status`` ``"exact"`` / ``"feasible"`` / ``"optimal"`` (z checked by our forward pass),
+        ``"approximate"`` (a min-norm form on a sigmoid / tanh output, minimised to first order: the value
+        is recomputed, no lower bound is claimed), ``"inconclusive"`` (an l1 budget on a sigmoid / tanh
+        output whose sound relaxation is feasible while no point found meets it),
         ``"infeasible"`` (HiGHS's proof for the box, described by ``certificate``, a
         :class:`MILPProof`, or an independently checkable
         :class:`layerinv.certificate.LayerCertificate` when entries of x lie outside the output
