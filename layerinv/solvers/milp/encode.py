@@ -39,6 +39,7 @@ class Target:
         return self.mode == "norm" and self.relaxed is None and self.smooth
 
     smooth: bool = False        # the output activation is sigmoid / tanh (not piecewise linear)
+    gn: bool = False            # polish this target's points by Gauss-Newton too (smooth outputs)
 
 
 _U = np.finfo(np.float64).eps / 2

@@ -59,7 +59,7 @@ def _mip(layers, target, R, bounds, solver, deadline, net, x, act):
         zp = region_lp(layers, target, z_mip, R, solver, left)
         if zp is not None:
             cands.append(zp)
-        if act.piecewise_linear:
+        if act.piecewise_linear or target.relaxed is not None or target.gn:
             # least squares on the region (Gauss-Newton): machine precision where the LP polish,
             # at HiGHS's tolerances, stops near 1e-7
             cands.append(np.clip(gauss_newton(net, x, cands[-1], steps=10)[0], -R, R))
@@ -152,6 +152,7 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
         if target.relaxed is not None:
             # a point first, from the first-order model (cheap and usually good); the relaxation proves
             fo = make_target(act, x, "l1", None, tol)[0]
+            fo.gn = True  # a point for the budget: Gauss-Newton too (least squares; the l1 check picks)
             half = None if deadline is None else time.perf_counter() + 0.5 * (deadline - time.perf_counter())
             _, sol1, c1 = _mip(layers, fo, R, bounds, solver, half, net, x, act)
             first = _best(c1, units, 1)
