@@ -60,8 +60,11 @@ class LayerRecord:
         ``"lstsq"`` (Cholesky least squares), ``"lp"`` (interior point, then HiGHS), or the
         whole-network method: ``"gd"``, ``"gn"``, ``"pgd"``, ``"milp"``.
     objective : float or tuple
-        The layer's optimum (t for ℓ∞, Σe for ℓ1, the largest violation for exact); a tuple
-        ``(lower, upper)`` when the answer is a certified bracket.
+        The layer problem's value at the returned input h, recomputed by us (t for ℓ∞, Σe for ℓ1, the
+        largest violation for exact): the solver's primal value, an upper bound on the layer's optimum
+        that may exceed it by the solver's accuracy; a tuple ``(lower, upper)`` when the answer is a
+        certified bracket. For leaky_relu / sigmoid / tanh rows the value is in the linearised model
+        (see :attr:`lower`), not in output units. The certified lower bound is :attr:`lower`.
     violation : float
         The largest violation of the layer's own constraints at the returned point, recomputed by us.
     status : str

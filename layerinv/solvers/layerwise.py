@@ -43,9 +43,11 @@ def _linearised_note(act):
     """What the layer LP's figures mean for an output activation it linearises (empty for relu / identity)."""
     if act.has_inactive_region or act.is_identity:
         return ""
+    what = (f"the LP's bound times min(1, s) / max(1, s) = {min(1.0, act.slope) / max(1.0, act.slope):.3g}"
+            if act.kinked else "0: no output-space claim")
     return (f" (The top layer's LP figures are in its linearised model of the {act.name} output, rows scaled by "
-            f"the slope at x: not distances in output space; its record's `lower` is the certified output-space "
-            f"bound, {'the LP bound times min(1, s) / max(1, s)' if act.kinked else 'none (0)'}.)")
+            f"the slope at x: not distances ||G(z) - x|| in output space. The record's certified output-space "
+            f"lower bound (LayerRecord.lower) is {what}.)")
 
 
 def _threshold(a, factor, floor):
@@ -153,12 +155,17 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             if all_unique and (certificate is not None or l1_sound):  # l1: rows exact for relu / identity only
                 fail_status = "infeasible"
                 fail_msg = f"x is not in the range of G: layer {i} proves it. {out.message}"
-                fail_msg += _linearised_note(L.activation) if i == G.depth - 1 else ""
+            elif i == G.depth - 1:  # the top layer: no layer above; its LP proof did not carry over to x
+                fail_status = "inconclusive"
+                fail_msg = (f"layer {i}'s LP has no input within the budget, but no proof of that holds for x itself "
+                            f"(the bound is region-limited or in a linearised model); this does not prove x is outside "
+                            f"the range of G (try method='milp'). {out.message}")
             else:
                 fail_status = "inconclusive"
                 fail_msg = (f"layer {i} has no solution for the input chosen for layer {i + 1}, whose input was not "
                             f"unique; this does not prove x is outside the range of G (try method='milp'). "
                             f"{out.message}")
+            fail_msg += _linearised_note(L.activation) if i == G.depth - 1 else ""
             break
         if out.status in ("failed", "time_limit"):
             fail_status, fail_msg = out.status, f"layer {i}: {out.message}"
