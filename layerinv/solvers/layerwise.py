@@ -16,12 +16,15 @@ from ._common import all_dense, deadline, left, op_residual, relative_residual
 __all__ = ["layerwise", "layerwise_op"]
 
 
-def _record(i, L, system, out, thr):
+def _record(i, L, system, out, thr, own=True):
+    """The layer's LayerRecord; ``own=False``: ``out`` solved another system (the claim system of
+    ``certificate.prove``), whose dual bound is not one on this layer's rows, so the record claims 0."""
     obj = (out.lower, out.objective) if out.status == "bracket" else out.objective
     thresholded = L.activation.has_inactive_region  # rows split into equations and inequalities
     return LayerRecord(i, L.n_in, L.n_out, int(system.E.size if thresholded else L.n_out),
                        out.path, obj, float(out.violation), out.status, bool(out.unique), out.seconds, out.message,
-                       float(thr) if thresholded else float("nan"), _output_bound(L.activation, out.lower))
+                       float(thr) if thresholded else float("nan"),
+                       _output_bound(L.activation, out.lower if own else 0.0))
 
 
 def _output_bound(act, lower):
@@ -120,7 +123,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
                 if verdict[0] != "continue":
                     fail_status, fail_msg, certificate = verdict
                     break
-                records.append(_record(i, L, build_system(L, a, delta, nonneg), verdict[1], delta))
+                records.append(_record(i, L, build_system(L, a, delta, nonneg), verdict[1], delta, own=False))
                 a, floor = verdict[1].h, verdict[1].extra.get("floor", 0.0)
                 all_unique = False
                 continue
@@ -144,7 +147,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             if verdict[0] != "continue":
                 fail_status, fail_msg, certificate = verdict
                 break
-            records[-1] = _record(i, L, system, verdict[1], thr)
+            records[-1] = _record(i, L, system, verdict[1], thr, own=False)
             out = verdict[1]
         elif out.status == "infeasible":
             if mode == "linf":  # top layer, fixed-eps form: the same proof with tolerance eps
