@@ -159,7 +159,7 @@ def _stage_result(G, stage, b, z, mode, opts, seconds):
         for (i, n_in, n_out), lay in zip(lists["shapes"], lists["layers"]):
             value = lay["value"][b]
             records.append(LayerRecord(i, n_in, n_out, lay["active"][b], "lstsq", value, value, "exact", True,
-                                       each, "", lay["threshold"][b]))
+                                       each, "", lay["threshold"][b], 0.0))  # exact mode: no dual bound
         msg = f"every layer solved within tolerance; max |G(z) - x| = {lists['worst'][b]:.3g}."
         return Result(z, "exact", msg, lists["residual"][b], seconds, records, mode, None)
     gap = f"{opts.get('gap_tol', 1e-6):.2g}"
@@ -167,7 +167,7 @@ def _stage_result(G, stage, b, z, mode, opts, seconds):
         value, lower = lay["value"][b], lay["lower"][b]
         records.append(LayerRecord(i, n_in, n_out, lay["active"][b], "lstsq", (lower, value), 0.0, "bracket",
                                    True, each, f"certified bracket [{lower:.3g}, {value:.3g}] (gap <= {gap} of "
-                                   f"the target's scale).", lay["threshold"][b]))
+                                   f"the target's scale).", lay["threshold"][b], max(float(lower), 0.0)))
     msg = "per-layer linf problems solved (bracket); objectives top to bottom: " + ", ".join(
         f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" for r in records)
     return Result(z, "optimal", msg, lists["residual"][b], seconds, records, mode, None)

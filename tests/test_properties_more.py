@@ -724,11 +724,6 @@ def test_same_inputs_same_rng_same_bits(net, method, batch):
 
 
 # ---------------------------------------------------------------------------------- regressions (bugs found here)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "linf's top-layer t for a leaky / sigmoid / tanh output is the optimum of a linearised model (rows scaled by "
-    "the slope at the target's sign, lp/system.py build_system + activations.equation_rows), not a bound on the "
-    "output-space fit; LayerRecord.threshold's docstring (result.py) promises min(lower, threshold) is a certified "
-    "lower bound on min_z ||G(z) - x||_inf, and the eps message says 'every h needs at least t'."))
 @pytest.mark.parametrize("act, bias, x, fit", [
     (("leaky_relu", 0.2), None, [-1.0, 0.5], 0.75),     # z = -1.25 fits within 0.75; linf: t = 0.917
     ("sigmoid", [50.0, -50.0], [0.99, 0.01], 0.0101),   # z = -45.4 fits within 0.0101; linf: t = 0.45
@@ -755,10 +750,6 @@ def test_regression_milp_rescaled_copy_reports_user_units(objective):
     assert np.isclose(res.info["milp"][objective], true, rtol=1e-9), (res.info["milp"], true)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "LayerRecord.lower is documented as a certified lower bound on the layer's optimum, but for path 'lp' the "
-    "record keeps the LP's primal objective (solvers/layerwise.py _record: obj = out.objective unless status is "
-    "'bracket'), here 1.58e-12 while the optimum is 0 and the LP's own dual bound out.lower is 0.0."))
 def test_regression_linf_record_lower_is_certified():
     W = [[0.4393260131274593, 0.8961554974738949, 0.3093056034074336, -0.908569869677973],
          [-0.036542730798663964, -0.39026901045587264, 0.14957795605447416, -0.5493830335889042],
