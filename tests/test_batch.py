@@ -148,7 +148,7 @@ def test_stage_records_match_the_single_path():
             assert all(type(r.active) is int and type(r.threshold) is float for r in res.layers[i])
             # the certified lower bound (LayerRecord.lower) is the single path's, never the primal value
             np.testing.assert_allclose([r.lower for r in res.layers[i]], [r.lower for r in single.layers],
-                                       rtol=1e-9, atol=1e-15)
+                                       rtol=1e-9, atol=0)
 
 
 def test_cached_layer_tables_never_go_stale():
