@@ -47,6 +47,8 @@ PROBE, KEEP = 6, 2
 STALL = 1e-6
 #: Line-search candidates evaluated per batched forward pass: 4 step sizes first, then 8, then the rest.
 _BLOCKS = (4, 8, 32)
+#: Most values of the widest layer held by one batched pass (Jacobians: starts x k rows; forward passes).
+BATCH_ENTRIES = 1 << 23
 #: Gauss–Newton iterations of the MAP refinement (from the best fit and the other kept starts).
 MAP_STEPS = 20
 #: Off the range, auto runs the top-layer LP bound (``CERT_STEPS`` bisection steps) only on top layers of at most
@@ -127,9 +129,18 @@ def _pattern_lstsq(G, x, z, f):
 
 
 
+def _chunk(G, per_row):
+    """Rows per batched pass so that a pass holds at most ``BATCH_ENTRIES`` values of the widest layer."""
+    widest = max([G.k] + [L.n_out for L in G.layers])
+    return max(1, BATCH_ENTRIES // (per_row * widest))
+
+
 def _forward(G, Z):
-    """G at the rows of Z (shape (s, k)) -> (s, n)."""
-    return G.forward_unchecked(Z)
+    """G at the rows of Z (shape (s, k)) -> (s, n), in batches of :func:`_chunk` rows."""
+    step = _chunk(G, 1)
+    if len(Z) <= step:
+        return G.forward_unchecked(Z)
+    return np.vstack([G.forward_unchecked(Z[i:i + step]) for i in range(0, len(Z), step)])
 
 
 def _fits(G, x, Z, lam):
@@ -139,9 +150,14 @@ def _fits(G, x, Z, lam):
 
 def jacobians(G, Z):
     """``(G(Z), J)`` at the rows of Z (shape (s, k)): G(Z) of shape (s, n) and the Jacobians
-    ``J[i] = dG/dz`` at ``Z[i]``, shape (s, n, k). All s * k directions go through each layer's map in
-    one product (``matvec`` on a (s * k, n_in) batch), so a conv layer costs one call per layer."""
+    ``J[i] = dG/dz`` at ``Z[i]``, shape (s, n, k). The s * k directions go through each layer's map in
+    batched products (``matvec`` on up to (s * k, n_in) at once; fewer rows on wide nets, so that a
+    pass holds at most ``BATCH_ENTRIES`` values of the widest layer)."""
     s, k = Z.shape
+    step = _chunk(G, k)
+    if s > step:
+        parts = [jacobians(G, Z[i:i + step]) for i in range(0, s, step)]
+        return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     H, Jt = Z, np.broadcast_to(np.eye(k), (s, k, k)).reshape(s * k, k)
     for L in G.layers:
         U = L.affine(H)
