@@ -6,14 +6,19 @@ every layer (an MNIST decoder's last layer maps 16 x 14 x 14 = 3,136 values to 7
 65,536 to 12,288): layer by layer, the top layer has many inputs that reproduce x and the layers
 below cannot be reached from an arbitrary one. The route that works runs in latent space:
 
-1. Gauss–Newton inside activation regions (:func:`.gauss_newton.gauss_newton`, the Jacobian built
-   by products with the maps) from ``starts`` quasi-random latents, stopping at the first start
-   that fits x to 1e-10 relative;
+1. Gauss–Newton inside activation regions (:func:`descend`: Jacobians by products with the maps,
+   several starts in lockstep, their Jacobians and line-search candidates in batched passes) from
+   ``starts`` quasi-random latents: the first runs alone to the end (on x in the range it usually fits
+   x to 1e-10 relative, which ends the search); otherwise the others run ``PROBE`` iterations and the
+   ``KEEP`` best of them go on to the end. A start stops when a step gains less than ``STALL`` of its
+   objective (on a piecewise-linear map Gauss–Newton then crawls along a region boundary); the
+   deadline is checked every iteration;
 2. least squares in the final activation pattern (one more Gauss–Newton step, kept if it lowers
    the fit);
 3. status ``"exact"`` when ``max |G(z) - x| <= tol max|x|`` (checked by a forward pass); otherwise
-   (noise, x off the range) the MAP refinement of auto's dense path (``lam="auto"``), status
-   ``"converged"``, and a certified lower bound on ``min_z ||G(z) - x||_inf`` in
+   (noise, x off the range) the MAP refinement of auto's dense path (``lam="auto"``; skipped with
+   ``polish=False``: the fit is returned), status ``"converged"``, and a certified lower bound on
+   ``min_z ||G(z) - x||_inf`` in
    ``Result.info["fit_lower_bound"]``: the top-layer LP's (:func:`layerinv.certificate.fit_lower_bound`,
    ``CERT_STEPS`` bisection steps) when the top layer has at most ``CERT_LP_LIMIT`` entries, else the
    free bound from the output activation's range (the message says how to get the LP's).
