@@ -364,3 +364,15 @@ def test_auto_route_with_polish_false_skips_the_map_refinement():
     fit = lambda z: float(np.sum((G(z) - x) ** 2))  # noqa: E731
     assert fit(off.z) <= fit(on.z) + 1e-12  # the MAP term trades fit for a smaller z
     assert np.linalg.norm(on.z) <= np.linalg.norm(off.z) + 1e-12
+
+
+def test_invert_auto_polish_false_reaches_the_conv_route():
+    """``invert(method="auto", polish=False)`` on a conv net that the layer-wise path cannot pin: the
+    regions route runs without its MAP refinement (method ``auto:gn``), as the option promises."""
+    G = shrinking(2)
+    _, x = planted(G, 2)
+    x = x + 0.05 * np.max(x) * np.random.default_rng(2).standard_normal(x.size)
+    on = invert(G, x, method="auto", starts=4)
+    off = invert(G, x, method="auto", starts=4, polish=False)
+    assert on.method == "auto:gn+map" and off.method == "auto:gn", (on.method, off.method)
+    assert "polish=False" in off.message

@@ -48,7 +48,7 @@ def invert_auto_unpolished(G, x, *, tol, gap_tol, time_limit, polish, lam, start
     """auto up to its polish: a final :class:`Result`, or a :class:`Pending` linf answer for
     :func:`polish_many` (which the batched path runs on all images of a chunk at once)."""
     if not all_dense(G) and not layerwise_can_pin(G):  # conv decoders: see solvers/regions.py
-        res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam, starts=max(starts, 1),
+        res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam, starts=max(starts, 1), polish=polish,
                              prefix="auto -> Gauss-Newton in activation regions: ")
         res.method = "auto:" + res.method
         return res
