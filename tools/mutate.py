@@ -1,6 +1,7 @@
 """Mutation testing of layerinv's core, one module group at a time (mutmut 3; not part of CI).
 
     python tools/mutate.py GROUP [--children N] [--sync-only]   # GROUP from [tool.layerinv.mutation]
+    python tools/mutate.py GROUP --sample N [--seed S]           # a uniform random sample of N mutants
     python tools/mutate.py --list
 
 Shared mutmut settings live in ``[tool.mutmut]`` of pyproject.toml; each group in
@@ -14,7 +15,9 @@ Afterwards: ``cd .mutation/<group> && mutmut results`` (survivors), ``mutmut sho
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -50,8 +53,45 @@ def configure(dest, group):
     last = text.rfind("\n[")
     assert text[last:].lstrip().startswith("[tool.mutmut]"), "[tool.mutmut] must be the last table"
     extra = (f"only_mutate = {group['only_mutate']!r}\n"
-             f"pytest_add_cli_args_test_selection = {group['tests']!r}\n")
-    (dest / "pyproject.toml").write_text(text.rstrip() + "\n" + extra.replace("'", '"'), "utf-8")
+             f"pytest_add_cli_args_test_selection = {group['tests']!r}\n").replace("'", '"')
+    head, table = text[:last], text[last:].rstrip()
+    for key in ("timeout_multiplier", "timeout_constant"):  # a group's own CPU-time limit overrides the shared one
+        if key in group:
+            lines = [ln for ln in table.splitlines() if not ln.strip().startswith(key)]
+            table = "\n".join(lines)
+            extra += f"{key} = {float(group[key])!r}\n"
+    (dest / "pyproject.toml").write_text(head + table + "\n" + extra, "utf-8")
+
+
+GENERATE = """
+import os
+from mutmut.__main__ import create_mutants, set_mutant_under_test
+from mutmut.utils.file_utils import copy_src_dir, copy_also_copy_files, setup_source_paths
+set_mutant_under_test("mutant_generation")
+os.makedirs("mutants", exist_ok=True)
+copy_src_dir(); copy_also_copy_files(); setup_source_paths()
+create_mutants(1)
+"""
+
+
+def mutant_names(dest, group):
+    """Generate the group's mutants in ``dest`` (no tests run) and return their names, sorted."""
+    subprocess.run([sys.executable, "-c", GENERATE], cwd=dest, check=True, capture_output=True)
+    names = []
+    for pattern in group["only_mutate"]:
+        for meta in sorted((dest / "mutants").glob(pattern + ".meta")):
+            names += json.loads(meta.read_text("utf-8"))["exit_code_by_key"]
+    return sorted(names)
+
+
+def sample(dest, group, n, seed):
+    """A uniform random sample of ``n`` of the group's mutant names (``random.Random(seed).sample``
+    over the sorted names); written to ``dest/sample.txt``."""
+    names = mutant_names(dest, group)
+    picked = sorted(random.Random(seed).sample(names, min(n, len(names))))
+    (dest / "sample.txt").write_text("\n".join(picked) + "\n", "utf-8")
+    print(f"sampled {len(picked)} of {len(names)} mutants (seed {seed}); list in {dest / 'sample.txt'}")
+    return picked
 
 
 def main(argv=None):
@@ -59,7 +99,10 @@ def main(argv=None):
     p.add_argument("group", nargs="?")
     p.add_argument("--list", action="store_true")
     p.add_argument("--children", type=int, default=1, help="parallel mutant workers (default 1)")
+    p.add_argument("--nice", type=int, default=10, help="niceness of the run (default 10)")
     p.add_argument("--sync-only", action="store_true", help="prepare .mutation/GROUP, do not run")
+    p.add_argument("--sample", type=int, help="run a uniform random sample of this many mutants")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run (default: all of the group)")
     a = p.parse_intermixed_args(argv)
     g = groups()
@@ -75,8 +118,11 @@ def main(argv=None):
     configure(dest, g[a.group])
     if a.sync_only:
         return 0
+    names = list(a.mutants)
+    if a.sample is not None:
+        names = sample(dest, g[a.group], a.sample, a.seed)
     mutmut = Path(sys.executable).with_name("mutmut")
-    cmd = ["nice", "-n", "10", str(mutmut), "run", "--max-children", str(a.children), *a.mutants]
+    cmd = ["nice", "-n", str(a.nice), str(mutmut), "run", "--max-children", str(a.children), *names]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return subprocess.call(cmd, cwd=dest, env=env)
 
