@@ -2,6 +2,7 @@
 
     python tools/mutate.py GROUP [--children N] [--sync-only]   # GROUP from [tool.layerinv.mutation]
     python tools/mutate.py GROUP --sample N [--seed S]           # a uniform random sample of N mutants
+    python tools/mutate.py GROUP --report                        # counts, survivors, score of the last run
     python tools/mutate.py --list
 
 Shared mutmut settings live in ``[tool.mutmut]`` of pyproject.toml; each group in
@@ -94,6 +95,44 @@ def sample(dest, group, n, seed):
     return picked
 
 
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
+          -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", -11: "segfault", -9: "segfault",
+          None: "not run"}  # mutmut.stats.status_by_exit_code
+
+
+def wilson(k, n, z=1.96):
+    """The 95% Wilson score interval of a proportion k / n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    mid, half = p + z * z / (2 * n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return (mid - half) / (1 + z * z / n), (mid + half) / (1 + z * z / n)
+
+
+def report(dest, group):
+    """Counts of the last sample's (or every) mutant by mutmut status, the names of those not killed,
+    and killed / decided with its 95% Wilson interval (decided = killed + survived + no tests)."""
+    codes = {}
+    for pattern in group["only_mutate"]:
+        for meta in (dest / "mutants").glob(pattern + ".meta"):
+            codes.update(json.loads(meta.read_text("utf-8"))["exit_code_by_key"])
+    listed = dest / "sample.txt"
+    names = listed.read_text("utf-8").split() if listed.exists() else sorted(codes)
+    by = {}
+    for n in names:
+        by.setdefault(STATUS.get(codes.get(n), "suspicious"), []).append(n)
+    print(f"{len(names)} mutants ({'sample.txt' if listed.exists() else 'all'} of {len(codes)}): "
+          + ", ".join(f"{k} {len(v)}" for k, v in sorted(by.items())))
+    for k in sorted(by):
+        if k != "killed":
+            print(f"{k}:\n  " + "\n  ".join(by[k]))
+    killed = len(by.get("killed", []))
+    decided = killed + len(by.get("survived", [])) + len(by.get("no tests", []))
+    lo, hi = wilson(killed, decided)
+    print(f"killed / decided = {killed}/{decided}" + (f" = {killed / decided:.1%} (95% CI {lo:.1%}-{hi:.1%})"
+                                                        if decided else ""))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("group", nargs="?")
@@ -102,6 +141,7 @@ def main(argv=None):
     p.add_argument("--nice", type=int, default=10, help="niceness of the run (default 10)")
     p.add_argument("--sync-only", action="store_true", help="prepare .mutation/GROUP, do not run")
     p.add_argument("--sample", type=int, help="run a uniform random sample of this many mutants")
+    p.add_argument("--report", action="store_true", help="summarise the last run (its sample), run nothing")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run (default: all of the group)")
     a = p.parse_intermixed_args(argv)
@@ -113,6 +153,9 @@ def main(argv=None):
     if a.group not in g:
         p.error(f"GROUP must be one of {', '.join(g)}; got {a.group!r}")
     dest = ROOT / ".mutation" / a.group
+    if a.report:
+        report(dest, g[a.group])
+        return 0
     dest.mkdir(parents=True, exist_ok=True)
     sync(dest)
     configure(dest, g[a.group])
