@@ -1,10 +1,12 @@
 """Core behaviours (certificates, the layer-wise driver, gd) that mutation testing found untested
 (docs/testing.md, "Mutation testing"); each test was checked to fail on its mutant."""
 import numpy as np
+import pytest
 
 import layerinv.lp.kernels as kernels
-from layerinv import ReLUNet
-from layerinv.certificate import fit_lower_bound
+from layerinv import ReLUNet, invert
+from layerinv.certificate import fit_lower_bound, pinned_radius
+from layerinv.lp.system import LayerSystem
 
 
 class _Failed:
@@ -25,3 +27,75 @@ def test_fit_lower_bound_passes_its_time_limit_to_the_lp(monkeypatch):
     assert fit_lower_bound(G, x).bound > 0.0
     limited = fit_lower_bound(G, x, time_limit=1e-6)
     assert limited.bound == 0.0
+
+
+def _dead_row_net(seed):
+    """A [3, 12, 10] ReLU net whose output unit 0 has only negative weights and no bias: G(z)_0 = 0 for every z."""
+    rng = np.random.default_rng(seed)
+    W1, W2 = rng.standard_normal((12, 3)), rng.standard_normal((10, 12))
+    W2[0] = -np.abs(W2[0])
+    return ReLUNet([W1, W2]), rng
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unreachable_unit_is_proved_by_a_radius_free_dual_certificate(seed):
+    """x = G(z*) except x_0 = 1, which no z reaches (G(z)_0 = 0). The top layer's dual proof has no slack
+    (its bound holds for every h >= 0), while its few equation rows do not pin h: the certificate must
+    still be given (a claim about every z), re-check, and refuse an x that G reaches."""
+    G, rng = _dead_row_net(seed)
+    x = G(rng.standard_normal(3))
+    assert int(np.sum(x > 0)) < 11  # fewer equation rows than hidden units: the rows do not pin h
+    x[0] = 1.0
+    res = invert(G, x, method="exact")
+    assert res.status == "infeasible", res.message
+    cert = res.certificate
+    assert cert is not None and cert.kind == "dual" and not cert.pinned and cert.layer == 1
+    assert cert.check()
+    assert not cert.check(G, G(np.ones(3)))  # an x in the range: the claim is false there
+
+
+def test_pinned_radius_covers_every_input_meeting_the_rows():
+    """pinned_radius(system, T) bounds ||h||_inf over {h : |M_E h - c_E| <= T}; the true maximum is found by
+    LPs (max ±h_i over that polytope) and must not exceed it; rank-deficient rows give inf."""
+    from scipy.optimize import linprog
+
+    rng = np.random.default_rng(4)
+    M = rng.standard_normal((12, 4))
+    c = M @ rng.standard_normal(4) + 0.01 * rng.standard_normal(12)
+    for T in (0.05, 0.5):
+        system = LayerSystem(M, c, np.zeros((0, 4)), np.zeros(0), np.arange(12), np.arange(0), False)
+        R = pinned_radius(system, T)
+        A_ub, b_ub = np.vstack([M, -M]), np.concatenate([c + T, T - c])
+        worst = max(-linprog(s * np.eye(4)[i], A_ub=A_ub, b_ub=b_ub, bounds=[(None, None)] * 4).fun
+                    for i in range(4) for s in (-1.0, 1.0))
+        assert np.isfinite(R) and worst <= R <= 10 * worst
+    flat = LayerSystem(M[:3], c[:3], np.zeros((0, 4)), np.zeros(0), np.arange(3), np.arange(0), False)
+    assert pinned_radius(flat, 0.05) == np.inf
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_hidden_vector_outside_the_first_layers_range_is_proved_at_layer_0(seed):
+    """x = relu(W2 h + b2) for a positive h that no z reaches (10 positive units from a 2-dim z): the top layer
+    recovers h uniquely, layer 0 cannot meet it, and the proof (over a free z) is certified at layer 0."""
+    G = ReLUNet.random([2, 10, 40], rng=seed, bias=True)
+    h = 0.5 + np.abs(np.random.default_rng(seed).standard_normal(10))
+    top = G.layers[1]
+    x = np.maximum(top.weight @ h + top.bias, 0.0)
+    res = invert(G, x, method="exact")
+    assert res.status == "infeasible", res.message
+    cert = res.certificate
+    assert cert is not None and cert.layer == 0 and cert.check()
+    assert not cert.check(G, G(np.ones(2)))
+
+
+def test_certificate_with_a_negative_or_infinite_tolerance_is_refused():
+    """check() verifies a claim about a stated tolerance; a certificate edited to state a negative or
+    infinite one is refused (the claim is meaningless), while the original still checks."""
+    G, rng = _dead_row_net(0)
+    x = G(rng.standard_normal(3))
+    x[0] = 1.0
+    cert = invert(G, x, method="exact").certificate
+    assert cert.check()
+    for rtol in (-1e-6, np.inf):
+        cert.rtol = rtol
+        assert not cert.check() and "tolerance" in cert.reason
