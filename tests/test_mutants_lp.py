@@ -94,3 +94,144 @@ def test_time_limited_highs_with_a_better_point_replaces_the_interior_point(monk
     assert out.steps == 0 and not out.vertex
     assert out.lower <= out.objective
     assert "stopped early" in out.message
+
+
+# ------------------------------------------------------------- HiGHS as the only solver (the interior point fails)
+class _Failed:
+    status, h, message, bound, steps, vertex = "failed", None, "injected: numerical trouble", None, 0, False
+
+
+@pytest.fixture
+def highs_only(monkeypatch):
+    """The interior point fails on every call: every layer LP is HiGHS's (through _highs_layer_lp)."""
+    monkeypatch.setattr(kernels, "ipm_linf", lambda system, h0=None: _Failed())
+    monkeypatch.setattr(kernels, "ipm_l1", lambda system, h0=None: _Failed())
+
+
+def _reference(system, norm):
+    """The interior point's verified optimum (objective, certified lower bound), computed before any fault."""
+    out = solve_layer_lp(system, norm)
+    assert out.status == "optimal"
+    return out.objective, out.lower
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_highs_path_finds_the_optimum_with_a_tight_certified_bound(monkeypatch, norm, scale):
+    """Via HiGHS alone the layer LP has the interior point's optimum, a certified lower bound below it by at
+    most the 1% that dual_bound's radius choice spends, and status optimal, also when the target is large."""
+    system = _system(1)
+    system = build_system_like(system, scale)
+    value, lower = _reference(system, norm)
+    monkeypatch.setattr(kernels, "ipm_linf", lambda s, h0=None: _Failed())
+    monkeypatch.setattr(kernels, "ipm_l1", lambda s, h0=None: _Failed())
+    out = solve_layer_lp(system, norm)
+    assert out.status == "optimal", out.message
+    assert out.objective == system.value(out.h, norm)
+    assert abs(out.objective - value) <= 1e-7 * (1 + value)
+    assert 0.985 * out.objective <= out.lower <= out.objective
+    assert np.all(out.h >= 0.0)
+
+
+def build_system_like(system, scale):
+    """The same rows with the target (c) scaled: the optimum scales with it."""
+    from layerinv.lp.system import LayerSystem
+    return LayerSystem(system.M_E, scale * system.c_E, system.M_I, scale * system.c_I, system.E, system.I,
+                       system.nonneg)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_highs_budget_form_says_feasible_and_infeasible_correctly(highs_only, norm):
+    """With a budget, HiGHS's feasibility form: a budget 10% above the optimum is met (status feasible, the
+    recomputed objective within it), one 10% below is not (status infeasible, a certified bound above it)."""
+    system = _system(2)
+    value = _reference_value(system, norm)
+    ok = solve_layer_lp(system, norm, budget=1.1 * value)
+    assert ok.status == "feasible", ok.message
+    assert system.value(ok.h, norm) <= 1.1 * value * (1 + 1e-9)
+    bad = kernels._solve_noisy(system, norm, 0.9 * value, 0.0, None, 1e-9)
+    assert bad.status == "infeasible", bad.message
+    assert bad.lower > 0.9 * value
+
+
+def _reference_value(system, norm):
+    """The optimum from HiGHS directly (no kernel logic): the objective recomputed at its point."""
+    h, sol, _ = (highs_linf if norm == "linf" else highs_l1)(system, None, None)
+    assert sol.status == "optimal"
+    return system.value(np.maximum(h, 0.0), norm)
+
+
+def test_exact_kernel_honours_its_time_limit(highs_only):
+    """solve_exact passes its time_limit to the LP: with HiGHS unable to start, an undecided layer is
+    "time_limit" (never "exact", "infeasible" or "failed")."""
+    from layerinv.lp.kernels import solve_exact
+    system = _system(3)
+    value = _reference_value(system, "linf")
+    out = solve_exact(system, 0.5 * value, time_limit=TINY)
+    assert out.status == "time_limit", out.message
+    full = solve_exact(system, 0.5 * value)
+    assert full.status == "infeasible" and full.lower > 0.5 * value
+
+
+def test_noisy_kernel_reports_its_own_seconds():
+    """LayerSolution.seconds is the kernel's wall time (a few ms here), not a clock reading."""
+    from layerinv.lp.kernels import solve_l1, solve_linf
+    system = _system(4)
+    for kernel in (solve_linf, solve_l1):
+        out = kernel(system, gap_tol=0.0)
+        assert 0.0 <= out.seconds < 60.0
+
+
+def test_interior_point_feasible_answer_carries_its_bound(monkeypatch):
+    """A budget met by the interior point (not by the least-squares point): status feasible, and its
+    lower bound comes with the multipliers behind it (bound.value == lower)."""
+    from layerinv.lp.kernels import solve_linf
+    system = _system(5)
+    value = _reference_value(system, "linf")
+    eps = 1.05 * value
+    out = solve_linf(system, eps=eps)
+    assert out.status == "feasible" and out.path == "lp", out.message
+    assert out.bound is not None and out.bound.value == out.lower
+
+
+def test_relu_layer_system_keeps_its_sign_constraint():
+    """The system of a ReLU layer whose input is a ReLU output (nonneg=True) keeps h >= 0: the kernels'
+    points are nonnegative although the unconstrained least-squares point is not."""
+    from layerinv.lp.kernels import solve_linf
+    system = _system(6)
+    assert system.nonneg is True
+    h_free = np.linalg.lstsq(system.M_E, system.c_E, rcond=None)[0]
+    assert np.min(h_free) < 0.0  # the constraint matters on this instance
+    assert np.all(solve_linf(system, gap_tol=0.0).h >= 0.0)
+
+
+def test_full_rank_tells_full_from_deficient_columns():
+    from layerinv.lp.kernels import full_rank
+    rng = np.random.default_rng(7)
+    M = rng.standard_normal((12, 4))
+    assert full_rank(M) and full_rank(np.zeros((3, 0)))
+    assert not full_rank(M[:3])                         # fewer rows than columns
+    assert not full_rank(np.column_stack([M, M[:, 0]]))  # a repeated column
+    assert not full_rank(np.column_stack([M[:, :3], 1e-7 * M[:, 3]]) * [1, 1, 1, 0])
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_highs_objective_is_trusted_only_within_its_feasibility_tolerance(highs_only, norm):
+    """HiGHS's objective may sit below our recomputation by its feasibility tolerance (feas_tol relative to
+    the system's scale, times the summed rows for l1): such an answer is optimal; one claiming 3x that
+    much below is refuted (status failed). The target is scaled by 30 so the scale matters."""
+    system = build_system_like(_system(8), 30.0)
+    nsum = 1 + (system.M_E.shape[0] if norm == "l1" else 0)
+    allowance = 1e-9 * (1.0 + system.scale) * nsum
+    real = kernels.solve_lp
+    for shift, status in ((0.5 * allowance, "optimal"), (3.0 * allowance, "failed")):
+        def shifted(*a, **k):
+            sol = real(*a, **k)
+            sol.objective -= shift
+            return sol
+        kernels.solve_lp = shifted
+        try:
+            out = solve_layer_lp(system, norm)
+        finally:
+            kernels.solve_lp = real
+        assert out.status == status, (shift, out.message)
