@@ -5,7 +5,7 @@ import pytest
 
 import layerinv.lp.kernels as kernels
 from layerinv import ReLUNet, invert
-from layerinv.certificate import fit_lower_bound, pinned_radius
+from layerinv.certificate import fit_lower_bound, pinned_radius, prove
 from layerinv.lp.system import LayerSystem
 
 
@@ -99,3 +99,20 @@ def test_certificate_with_a_negative_or_infinite_tolerance_is_refused():
     for rtol in (-1e-6, np.inf):
         cert.rtol = rtol
         assert not cert.check() and "tolerance" in cert.reason
+
+
+def test_range_certificates_describe_their_claim():
+    """A range proof's description states the claim (its tolerance, relative or absolute) and the reason:
+    which entries lie outside which activation's range."""
+    G = ReLUNet.random([5, 30, 80], rng=0)
+    x = G(np.ones(5))
+    x[3] = -0.5  # no ReLU output is negative
+    exact = invert(G, x, method="exact")
+    assert exact.status == "infeasible" and exact.certificate.kind == "range"
+    text = exact.certificate.describe()
+    atol = 1e-6 * float(np.max(np.abs(x)))
+    assert text.startswith(f"no z has ||G(z) - x||_inf <= {atol:.3g} (tol 1e-06 x max|x|): 1 entries of the "
+                           "target of layer 1 lie outside the range of its relu activation")
+    absolute, _, _, _ = prove(G, x, 1, 0.1)  # the fixed-eps form (method="linf", eps=0.1): no rtol
+    assert absolute.kind == "range" and absolute.rtol is None and absolute.check()
+    assert absolute.describe().startswith("no z has ||G(z) - x||_inf <= 0.1: 1 entries of the target of layer 1")
