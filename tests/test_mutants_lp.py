@@ -235,3 +235,15 @@ def test_highs_objective_is_trusted_only_within_its_feasibility_tolerance(highs_
         finally:
             kernels.solve_lp = real
         assert out.status == status, (shift, out.message)
+
+
+def test_exact_kernel_with_an_undecided_gap_says_failed(highs_only):
+    """Via HiGHS the certified bound is about 1% below the optimum (dual_bound's radius choice). A tolerance
+    inside that gap is decided neither way: status failed (not exact, not infeasible), and the message says
+    the bound does not certify."""
+    from layerinv.lp.kernels import solve_exact
+    system = _system(3)
+    value = _reference_value(system, "linf")
+    out = solve_exact(system, 0.9995 * value)
+    assert out.lower < 0.9995 * value < out.objective
+    assert out.status == "failed" and "does not certify infeasibility" in out.message
