@@ -116,3 +116,4 @@ def test_range_certificates_describe_their_claim():
     absolute, _, _, _ = prove(G, x, 1, 0.1)  # the fixed-eps form (method="linf", eps=0.1): no rtol
     assert absolute.kind == "range" and absolute.rtol is None and absolute.check()
     assert absolute.describe().startswith("no z has ||G(z) - x||_inf <= 0.1: 1 entries of the target of layer 1")
+

@@ -3,6 +3,7 @@
     python tools/mutate.py GROUP [--children N] [--sync-only]   # GROUP from [tool.layerinv.mutation]
     python tools/mutate.py GROUP --sample N [--seed S]           # a uniform random sample of N mutants
     python tools/mutate.py GROUP --report                        # counts, survivors, score of the last run
+    python tools/mutate.py GROUP --by-hand NAME [NAME ...]       # re-run mutants with pytest, no mutmut clock
     python tools/mutate.py --list
 
 Shared mutmut settings live in ``[tool.mutmut]`` of pyproject.toml; each group in
@@ -133,6 +134,23 @@ def report(dest, group):
                                                         if decided else ""))
 
 
+def by_hand(dest, group, names, limit):
+    """Re-run mutants without mutmut's clock (its wall limit turns slow survivors into timeouts on a loaded
+    machine): ``MUTANT_UNDER_TEST=NAME pytest -x`` in ``dest/mutants`` on the tests mutmut maps to the mutated
+    function (the group's whole subset when it maps none), ``limit`` seconds each."""
+    mapped = json.loads((dest / "mutants" / "mutmut-stats.json").read_text("utf-8"))["tests_by_mangled_function_name"]
+    for name in names:
+        tests = sorted(mapped.get(name.rsplit("__mutmut_", 1)[0], [])) or list(group["tests"])
+        env = dict(os.environ, MUTANT_UNDER_TEST=name, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+        try:
+            r = subprocess.run(["nice", "-n", "15", sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                                *tests], cwd=dest / "mutants", env=env, capture_output=True, text=True, timeout=limit)
+            verdict = {0: "survived", 1: "killed"}.get(r.returncode, f"pytest exit {r.returncode}")
+        except subprocess.TimeoutExpired:
+            verdict = f"timeout ({limit} s)"
+        print(f"{verdict:10s} {name} ({len(tests)} tests)", flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("group", nargs="?")
@@ -141,6 +159,8 @@ def main(argv=None):
     p.add_argument("--nice", type=int, default=10, help="niceness of the run (default 10)")
     p.add_argument("--sync-only", action="store_true", help="prepare .mutation/GROUP, do not run")
     p.add_argument("--sample", type=int, help="run a uniform random sample of this many mutants")
+    p.add_argument("--by-hand", action="store_true", help="re-run the named mutants with pytest directly")
+    p.add_argument("--limit", type=float, default=600.0, help="--by-hand: seconds per mutant (default 600)")
     p.add_argument("--report", action="store_true", help="summarise the last run (its sample), run nothing")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("mutants", nargs="*", help="mutant names or globs to (re-)run (default: all of the group)")
@@ -155,6 +175,9 @@ def main(argv=None):
     dest = ROOT / ".mutation" / a.group
     if a.report:
         report(dest, g[a.group])
+        return 0
+    if a.by_hand:
+        by_hand(dest, g[a.group], a.mutants, a.limit)
         return 0
     dest.mkdir(parents=True, exist_ok=True)
     sync(dest)
