@@ -117,3 +117,18 @@ def test_range_certificates_describe_their_claim():
     assert absolute.kind == "range" and absolute.rtol is None and absolute.check()
     assert absolute.describe().startswith("no z has ||G(z) - x||_inf <= 0.1: 1 entries of the target of layer 1")
 
+
+
+def test_recover_gd_uses_the_callers_options():
+    """recover(method="gd") runs Adam with the caller's steps, lr and restarts: a 5-step run stops after at
+    most 5 steps and fits worse than a 200-step one, and info reports the lr and restarts asked for."""
+    pytest.importorskip("torch")
+    from layerinv import GaussianCS, recover
+    G = ReLUNet.random([4, 30, 80], rng=1)
+    rng = np.random.default_rng(2)
+    x = G(rng.standard_normal(4))
+    op = GaussianCS(40, G.n, rng)
+    short = recover(G, op, op(x), "gd", rng=0, steps=5, lr=0.03, restarts=2)
+    assert short.info["steps"] <= 5 and short.info["lr"] == 0.03 and short.info["restarts"] == 2
+    long = recover(G, op, op(x), "gd", rng=0, steps=200, lr=0.03, restarts=2)
+    assert long.info["loss"] < short.info["loss"]
