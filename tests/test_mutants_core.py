@@ -132,3 +132,30 @@ def test_recover_gd_uses_the_callers_options():
     assert short.info["steps"] <= 5 and short.info["lr"] == 0.03 and short.info["restarts"] == 2
     long = recover(G, op, op(x), "gd", rng=0, steps=200, lr=0.03, restarts=2)
     assert long.info["loss"] < short.info["loss"]
+
+
+def test_recover_gd_phase_retrieval_flips_a_negated_latent():
+    """Phase retrieval by gd checks -z every 50 steps (Hand, Leong & Voroninski): started at -z* with a
+    negligible lr, the 50th step flips it to z*, which fits the magnitudes exactly."""
+    pytest.importorskip("torch")
+    from layerinv import PhaseRetrieval, recover
+    G = ReLUNet.random([3, 20, 60], rng=4)
+    z = np.random.default_rng(4).standard_normal(3)
+    op = PhaseRetrieval(80, G.n, rng=4)
+    y = op(G(z))
+    assert np.linalg.norm(op(G(-z)) - y) > 0.1 * np.linalg.norm(y)  # -z* is far from fitting
+    res = recover(G, op, y, "gd", rng=0, init=-z, steps=50, lr=1e-12)
+    np.testing.assert_allclose(res.z, z, rtol=1e-9)
+    assert res.residual <= 1e-9
+
+
+def test_gd_returns_the_best_finite_restart_when_another_diverges():
+    """Two explicit starts, one so large that its loss overflows (the restart diverges) and one near z*:
+    the finite restart is returned, with a finite z and loss, and the result is not "diverged"."""
+    pytest.importorskip("torch")
+    G = ReLUNet.random([3, 10, 20], rng=0)
+    z = np.random.default_rng(5).standard_normal(3)
+    x = G(z)
+    res = invert(G, x, method="gd", rng=0, init=np.array([np.full(3, 1e160), z + 0.01]), steps=20)
+    assert np.all(np.isfinite(res.z)) and np.isfinite(res.info["loss"])
+    assert np.linalg.norm(res.z - z) < 0.1 and "diverged" not in res.message

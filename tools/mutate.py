@@ -134,21 +134,21 @@ def report(dest, group):
                                                         if decided else ""))
 
 
-def by_hand(dest, group, names, limit):
+def by_hand(dest, group, names, limit, tests=None):
     """Re-run mutants without mutmut's clock (its wall limit turns slow survivors into timeouts on a loaded
     machine): ``MUTANT_UNDER_TEST=NAME pytest -x`` in ``dest/mutants`` on the tests mutmut maps to the mutated
     function (the group's whole subset when it maps none), ``limit`` seconds each."""
     mapped = json.loads((dest / "mutants" / "mutmut-stats.json").read_text("utf-8"))["tests_by_mangled_function_name"]
     for name in names:
-        tests = sorted(mapped.get(name.rsplit("__mutmut_", 1)[0], [])) or list(group["tests"])
+        run = tests or sorted(mapped.get(name.rsplit("__mutmut_", 1)[0], [])) or list(group["tests"])
         env = dict(os.environ, MUTANT_UNDER_TEST=name, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         try:
             r = subprocess.run(["nice", "-n", "15", sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-                                *tests], cwd=dest / "mutants", env=env, capture_output=True, text=True, timeout=limit)
+                                *run], cwd=dest / "mutants", env=env, capture_output=True, text=True, timeout=limit)
             verdict = {0: "survived", 1: "killed"}.get(r.returncode, f"pytest exit {r.returncode}")
         except subprocess.TimeoutExpired:
             verdict = f"timeout ({limit} s)"
-        print(f"{verdict:10s} {name} ({len(tests)} tests)", flush=True)
+        print(f"{verdict:10s} {name} ({' '.join(run) if tests else f'{len(run)} tests'})", flush=True)
 
 
 def main(argv=None):
@@ -160,6 +160,7 @@ def main(argv=None):
     p.add_argument("--sync-only", action="store_true", help="prepare .mutation/GROUP, do not run")
     p.add_argument("--sample", type=int, help="run a uniform random sample of this many mutants")
     p.add_argument("--by-hand", action="store_true", help="re-run the named mutants with pytest directly")
+    p.add_argument("--tests", help="--by-hand: pytest arguments to run instead of the mapped tests (one string)")
     p.add_argument("--limit", type=float, default=600.0, help="--by-hand: seconds per mutant (default 600)")
     p.add_argument("--report", action="store_true", help="summarise the last run (its sample), run nothing")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
@@ -176,8 +177,8 @@ def main(argv=None):
     if a.report:
         report(dest, g[a.group])
         return 0
-    if a.by_hand:
-        by_hand(dest, g[a.group], a.mutants, a.limit)
+    if a.by_hand and a.sample is None:  # the named mutants of the last run: no new sync
+        by_hand(dest, g[a.group], a.mutants, a.limit, a.tests.split() if a.tests else None)
         return 0
     dest.mkdir(parents=True, exist_ok=True)
     sync(dest)
@@ -187,6 +188,9 @@ def main(argv=None):
     names = list(a.mutants)
     if a.sample is not None:
         names = sample(dest, g[a.group], a.sample, a.seed)
+    if a.by_hand:
+        by_hand(dest, g[a.group], names, a.limit, a.tests.split() if a.tests else None)
+        return 0
     mutmut = Path(sys.executable).with_name("mutmut")
     cmd = ["nice", "-n", str(a.nice), str(mutmut), "run", "--max-children", str(a.children), *names]
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
