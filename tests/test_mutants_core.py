@@ -159,3 +159,17 @@ def test_gd_returns_the_best_finite_restart_when_another_diverges():
     res = invert(G, x, method="gd", rng=0, init=np.array([np.full(3, 1e160), z + 0.01]), steps=20)
     assert np.all(np.isfinite(res.z)) and np.isfinite(res.info["loss"])
     assert np.linalg.norm(res.z - z) < 0.1 and "diverged" not in res.message
+
+
+def test_keep_determined_is_relative_to_the_targets_scale():
+    """The layer-wise threshold rule is scale-free: scaling the target, its threshold, base and noise floor by
+    1e-3 scales the returned threshold by 1e-3 (a floor above 1e-6 of the target's scale lowers the threshold
+    so that n_in rows stay equations; a floor below leaves it alone)."""
+    from layerinv.solvers.layerwise import _keep_determined
+    a = np.abs(np.random.default_rng(6).standard_normal(30)) + 0.1
+    thr, base, n_in = 1.0, 0.05, 20
+    for floor in (1e-3, 1e-9):  # poor fit above the layer: the rule acts; tiny noise: it does not
+        full = _keep_determined(a, thr, n_in, base, floor)
+        assert (full < thr) == (floor == 1e-3)
+        small = _keep_determined(1e-3 * a, 1e-3 * thr, n_in, 1e-3 * base, 1e-3 * floor)
+        assert small == pytest.approx(1e-3 * full, rel=1e-12)
