@@ -173,3 +173,18 @@ def test_keep_determined_is_relative_to_the_targets_scale():
         assert (full < thr) == (floor == 1e-3)
         small = _keep_determined(1e-3 * a, 1e-3 * thr, n_in, 1e-3 * base, 1e-3 * floor)
         assert small == pytest.approx(1e-3 * full, rel=1e-12)
+
+
+def test_layer_within_the_allowance_of_the_layers_above_continues():
+    """x = G(z*) + e with |e| <= 0.9 tol max|x| (z* fits within the tolerance): layer 0 cannot meet its own
+    re-derived target within its own tolerance, but can within the allowance the layer above leaves; the
+    driver goes on (the record says so) and never claims infeasible."""
+    rng = np.random.default_rng(2)
+    G = ReLUNet.random([2, 8, 20], rng=2)
+    x = G(rng.standard_normal(2))
+    x = x + 0.9e-6 * np.max(np.abs(x)) * rng.choice([-1.0, 1.0], size=x.shape)
+    res = invert(G, x, method="exact")
+    assert res.status in ("exact", "inconclusive"), res.message
+    assert "within the allowance" in res.layers[-1].message and res.layers[-1].index == 0
+    if res.status == "exact":
+        assert np.max(np.abs(G(res.z) - x)) <= 1e-6 * np.max(np.abs(x))
