@@ -188,3 +188,21 @@ def test_layer_within_the_allowance_of_the_layers_above_continues():
     assert "within the allowance" in res.layers[-1].message and res.layers[-1].index == 0
     if res.status == "exact":
         assert np.max(np.abs(G(res.z) - x)) <= 1e-6 * np.max(np.abs(x))
+
+
+def test_region_limited_dual_bound_is_attached_not_claimed():
+    """x = relu(W2 h + b2) for an h with 3 active units that layer 0 cannot produce; its 3 equation rows do
+    not pin z (k = 4), so layer 0's dual bound holds only for ||z||_inf <= its radius: the result is
+    inconclusive (not infeasible), with that region-limited certificate attached, re-checkable and saying so."""
+    rng = np.random.default_rng(0)
+    G = ReLUNet.random([4, 10, 40], rng=0, bias=True)
+    h = np.zeros(10)
+    h[rng.choice(10, 3, replace=False)] = 0.5 + np.abs(rng.standard_normal(3))
+    x = np.maximum(G.layers[1].weight @ h + G.layers[1].bias, 0.0)
+    res = invert(G, x, method="exact")
+    assert res.status == "inconclusive" and "holds only for layer inputs" in res.message
+    cert = res.certificate
+    assert cert is not None and cert.layer == 0 and not cert.pinned and np.isfinite(cert.radius)
+    assert cert.check()
+    assert cert.describe().startswith(f"no z ||z||_inf <= {cert.radius:.3g} has ||G(z) - x||_inf <= ")
+    assert "(tol 1e-06 x max|x|) (a claim limited to that region)" in cert.describe()
