@@ -92,3 +92,18 @@ def test_rescaled_copy_keeps_the_activations(acts):
     assert "scaled" in res.info["milp"], "the instance must take the rescaled path"
     assert res.status == "exact", res.message
     assert _fits(G, res.z, x)
+
+
+def test_leaky_units_inactive_over_the_whole_box_keep_their_slope():
+    """A leaky-ReLU unit that is off for every z in the box still outputs slope * (W z + b), which depends on z:
+    the MILP's encoding of such stably-off units must keep the W z term (x = G(z*) is reached, verified)."""
+    G0 = ReLUNet.random([3, 8, 14], rng=7, bias=True, activation=("leaky_relu", 0.3), output_activation="identity")
+    b1 = G0.layers[0].bias.copy()
+    b1[:3] = -50.0  # units 0..2 are off for every |z_i| <= 3
+    G = ReLUNet([G0.layers[0].weight, G0.layers[1].weight], [b1, G0.layers[1].bias],
+                activations=[("leaky_relu", 0.3), "identity"])
+    z = np.clip(np.random.default_rng(7).standard_normal(3), -2.0, 2.0)
+    x = G(z)
+    res = milp_invert(G, x, box=3.0, time_limit=60)
+    assert res.status == "exact", res.message
+    assert _fits(G, res.z, x)
