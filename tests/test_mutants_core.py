@@ -109,6 +109,7 @@ def test_range_certificates_describe_their_claim():
     x[3] = -0.5  # no ReLU output is negative
     exact = invert(G, x, method="exact")
     assert exact.status == "infeasible" and exact.certificate.kind == "range"
+    assert exact.message.startswith("x is not in the range of G: layer 1 proves it")  # a claim about every z
     text = exact.certificate.describe()
     atol = 1e-6 * float(np.max(np.abs(x)))
     assert text.startswith(f"no z has ||G(z) - x||_inf <= {atol:.3g} (tol 1e-06 x max|x|): 1 entries of the "
