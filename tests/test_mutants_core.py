@@ -50,6 +50,7 @@ def test_unreachable_unit_is_proved_by_a_radius_free_dual_certificate(seed):
     assert res.status == "infeasible", res.message
     cert = res.certificate
     assert cert is not None and cert.kind == "dual" and not cert.pinned and cert.layer == 1
+    assert res.message.startswith("x is not in the range of G within the region stated below: layer 1 proves it")
     assert cert.check()
     assert not cert.check(G, G(np.ones(3)))  # an x in the range: the claim is false there
 
