@@ -208,3 +208,18 @@ def test_region_limited_dual_bound_is_attached_not_claimed():
     assert cert.check()
     assert cert.describe().startswith(f"no z ||z||_inf <= {cert.radius:.3g} has ||G(z) - x||_inf <= ")
     assert "(tol 1e-06 x max|x|) (a claim limited to that region)" in cert.describe()
+
+
+def test_a_layer_lp_stopped_by_its_time_limit_stops_the_driver(monkeypatch):
+    """The top layer's LP cannot finish (interior point fails, HiGHS stops on its clock without a point): the
+    layer-wise driver stops there with status time_limit, names the layer, and is not ok."""
+    from layerinv.lp.highs import HighsSolution
+    G = ReLUNet.random([4, 12, 40], rng=0)
+    x = G(np.random.default_rng(0).standard_normal(4)) + 0.05
+    monkeypatch.setattr(kernels, "ipm_linf", lambda system, h0=None: _Failed())
+    monkeypatch.setattr(kernels, "solve_lp",
+                        lambda *a, **k: HighsSolution(None, None, "time_limit", "injected: time limit reached"))
+    res = invert(G, x, method="linf", gap_tol=0.0)
+    assert res.status == "time_limit" and not res.ok, res.message
+    assert res.message.startswith("layer 1: ") and "injected" in res.message
+    assert [r.index for r in res.layers] == [1]
