@@ -39,6 +39,9 @@ def test_milp_result_records_one_layer_indexed_zero():
     assert rec.index == 0 and rec.path == "milp" and rec.status == "exact"
     assert (rec.n_in, rec.n_out) == (G.k, G.n)
     assert rec.active == int(np.sum(G(res.z) > 0))
+    info = res.info["milp"]  # what was solved: the objective, its absolute tolerance, the box
+    assert info["objective"] == "exact" and info["delta"] == pytest.approx(1e-6 * np.max(np.abs(x)), rel=1e-12)
+    assert info["box"] > 0 and info["binaries"] >= 0 and info["nodes"] >= 0
 
 
 @pytest.mark.parametrize("out_act", ["sigmoid", "tanh", "identity"])
