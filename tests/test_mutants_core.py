@@ -223,3 +223,12 @@ def test_a_layer_lp_stopped_by_its_time_limit_stops_the_driver(monkeypatch):
     assert res.status == "time_limit" and not res.ok, res.message
     assert res.message.startswith("layer 1: ") and "injected" in res.message
     assert [r.index for r in res.layers] == [1]
+
+
+def test_exact_on_x_zero_is_exact():
+    """x = 0 is G(0) for a bias-free ReLU net: the exact method returns a z with G(z) = 0 exactly (the
+    end-to-end check max |G(z) - x| <= tol max|x| holds with equality, 0 <= 0)."""
+    G = ReLUNet.random([3, 10, 30], rng=0)
+    res = invert(G, np.zeros(30), method="exact")
+    assert res.status == "exact", res.message
+    assert np.all(G(res.z) == 0.0)
