@@ -110,3 +110,12 @@ def test_leaky_units_inactive_over_the_whole_box_keep_their_slope():
     res = milp_invert(G, x, box=3.0, time_limit=60)
     assert res.status == "exact", res.message
     assert _fits(G, res.z, x)
+
+
+def test_milp_refuses_x_of_the_wrong_dimension():
+    """x must be (n,) or (batch, n): a 3-D array (whose last axis has the right size) and a scalar are refused
+    with a ValueError that names x, never a raw traceback."""
+    G = ReLUNet.random([2, 4, 6], rng=0)
+    for bad in (np.zeros((2, 2, 6)), np.float64(1.0)):
+        with pytest.raises(ValueError, match="x"):
+            milp_invert(G, bad)
