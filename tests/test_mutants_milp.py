@@ -42,6 +42,7 @@ def test_milp_result_records_one_layer_indexed_zero():
     info = res.info["milp"]  # what was solved: the objective, its absolute tolerance, the box
     assert info["objective"] == "exact" and info["delta"] == pytest.approx(1e-6 * np.max(np.abs(x)), rel=1e-12)
     assert info["box"] > 0 and info["binaries"] >= 0 and info["nodes"] >= 0
+    assert info["highs_status"] == "Optimal" and info["rows"] > 0 and info["cols"] >= G.k + info["binaries"]
 
 
 @pytest.mark.parametrize("out_act", ["sigmoid", "tanh", "identity"])
