@@ -247,3 +247,49 @@ def test_exact_kernel_with_an_undecided_gap_says_failed(highs_only):
     out = solve_exact(system, 0.9995 * value)
     assert out.lower < 0.9995 * value < out.objective
     assert out.status == "failed" and "does not certify infeasibility" in out.message
+
+
+def test_least_squares_answers_carry_their_path_bound_and_floor():
+    """The fast path's answers: a met budget (status feasible, no bound: lower -inf) and a proved-infeasible
+    exact layer (a residual bound) both say path "lstsq" and carry the noise floor."""
+    from layerinv.lp.kernels import solve_exact, solve_linf
+    from layerinv.lp.system import LayerSystem
+    rng = np.random.default_rng(9)
+    m = rng.standard_normal((20, 4))
+    system = LayerSystem(m, m @ rng.standard_normal(4) + 1e-3 * rng.standard_normal(20), np.zeros((0, 4)),
+                         np.zeros(0), np.arange(20), np.arange(0), False)
+    ok = solve_linf(system, eps=1.0)
+    assert ok.status == "feasible" and ok.path == "lstsq" and ok.lower == -np.inf and ok.bound is None
+    assert "floor" in ok.extra and ok.violation == 0.0
+    bad = solve_exact(system, 1e-9)
+    assert bad.status == "infeasible" and bad.path == "lstsq" and bad.bound is not None and bad.lower > 1e-9
+
+
+def test_interior_point_answer_is_kept_when_its_gap_is_closed():
+    """A layer LP the interior point solves (certified gap closed) is its answer: steps > 0, no HiGHS call."""
+    out = solve_layer_lp(_system(0), "linf")
+    assert out.status == "optimal" and out.steps > 0 and "HiGHS" not in out.message
+
+
+def test_identity_layer_system_keeps_its_sign_constraint():
+    """An identity output layer fed by ReLU units (nonneg=True): its all-equation system keeps h >= 0."""
+    from layerinv.lp.kernels import solve_linf
+    from layerinv.lp.system import build_system
+    rng = np.random.default_rng(10)
+    G = ReLUNet.random([3, 12, 30], rng=rng, output_activation="identity")
+    a = G(rng.standard_normal(3)) + 0.05 * rng.standard_normal(30)
+    system = build_system(G.layers[1], a, 0.0, True)
+    assert system.nonneg is True
+    assert np.all(solve_linf(system, gap_tol=0.0).h >= 0.0)
+
+
+def test_linf_dual_bound_is_normalised_by_the_multipliers():
+    """M = 0, c = (1, 2): every h has ||M h - c||_inf = 2. Multipliers (0, -3) give the bound 2 (after dividing
+    by ||y||_1 = 3, less rounding), never more; the bound records its norm. A zero residual bounds nothing."""
+    from layerinv.lp.system import LayerSystem, dual_bound, residual_bound
+    system = LayerSystem(np.zeros((2, 1)), np.array([1.0, 2.0]), np.zeros((0, 1)), np.zeros(0), np.arange(2),
+                         np.arange(0), False)
+    bd = dual_bound(system, np.array([0.0, -3.0]), np.zeros(0), "linf", 1.0)
+    assert 2.0 * (1 - 1e-12) <= bd.value <= 2.0 and bd.norm == "linf"
+    zero = residual_bound(system, np.zeros(2), "linf")
+    assert zero.value == 0.0 and zero.radius == np.inf and zero.y_I.shape == (0,) and zero.norm == "linf"
