@@ -293,3 +293,18 @@ def test_linf_dual_bound_is_normalised_by_the_multipliers():
     assert 2.0 * (1 - 1e-12) <= bd.value <= 2.0 and bd.norm == "linf"
     zero = residual_bound(system, np.zeros(2), "linf")
     assert zero.value == 0.0 and zero.radius == np.inf and zero.y_I.shape == (0,) and zero.norm == "linf"
+
+
+def test_assigning_a_block_of_a_row_built_system_updates_it():
+    """LayerSystem.from_rows keeps the full rows lazily; assigning one block (c_E here) must keep every other
+    block as it was and make value() use the new one (no stale full rows)."""
+    ref = _system(11)
+    M_E, c_E, M_I, c_I = (np.array(b) for b in (ref.M_E, ref.c_E, ref.M_I, ref.c_I))
+    h = np.abs(np.random.default_rng(11).standard_normal(ref.n_in))
+    system = _system(11)  # the same system, no block read before the assignment
+    system.c_E = c_E + 1.0
+    np.testing.assert_array_equal(system.M_I, M_I)
+    np.testing.assert_array_equal(system.c_I, c_I)
+    np.testing.assert_array_equal(system.M_E, M_E)
+    expected = max(float(np.max(np.abs(M_E @ h - (c_E + 1.0)))), float(np.max(M_I @ h - c_I, initial=0.0)), 0.0)
+    assert system.value(h, "linf") == pytest.approx(expected, rel=1e-12)
