@@ -263,6 +263,10 @@ def test_least_squares_answers_carry_their_path_bound_and_floor():
     assert "floor" in ok.extra and ok.violation == 0.0
     bad = solve_exact(system, 1e-9)
     assert bad.status == "infeasible" and bad.path == "lstsq" and bad.bound is not None and bad.lower > 1e-9
+    # the least-squares bound of NOTES.md, ||r||^2 / ||r||_1, in a box covering the point (no 1% radius cost)
+    r = system.c_E - system.M_E @ bad.h
+    assert bad.bound.radius >= np.max(np.abs(bad.h))
+    assert bad.lower >= (1 - 1e-6) * float(r @ r) / float(np.sum(np.abs(r)))
 
 
 def test_interior_point_answer_is_kept_when_its_gap_is_closed():
