@@ -252,3 +252,38 @@ def test_a_refuted_highs_answer_is_not_accepted(monkeypatch):
     monkeypatch.setattr(sparse, "linf_lp", wrong)
     out = kernels.solve_linf(system)
     assert out.status == "failed" and "recomputation" in out.message
+
+
+@pytest.mark.parametrize("seed", SEEDS6[:3])
+def test_linf_with_eps_on_sparse_rows(monkeypatch, seed):
+    """The fixed-budget form: a budget the planted x meets is feasible; an x off the range by more than the
+    budget is never reported feasible (a sparse top layer gives no dual certificate: inconclusive at most)."""
+    G = expansive(seed)
+    _, x = planted(G, seed)
+    monkeypatch.setattr(lm, "DENSE_LIMIT", SMALL_LIMIT)
+    eps = 1e-3 * np.max(x)
+    noisy = x + 0.5 * eps * np.random.default_rng(seed).uniform(-1, 1, x.size)
+    res = invert(G, noisy, method="linf", eps=eps)
+    assert res.status in ("feasible", "inconclusive"), res.message
+    if res.status == "feasible":
+        assert res.layers[0].objective <= eps * (1 + 1e-9)
+    off = np.maximum(x + 0.3 * np.max(x) * np.random.default_rng(seed).standard_normal(x.size), 0.0)
+    res = invert(G, off, method="linf", eps=eps)
+    assert res.status in ("infeasible", "inconclusive"), res.message
+    if res.status == "infeasible":
+        assert res.certificate is None or res.certificate.check(G, off)
+
+
+@pytest.mark.parametrize("seed", SEEDS6[:3])
+def test_lsqr_point_is_verified_and_claims_no_unique_input(monkeypatch, seed):
+    """Above NORMAL_LIMIT the least squares run by LSQR: its point is checked like any other, and the layer
+    is not called pinned (LSQR does not show the rank)."""
+    G = expansive(seed)
+    z, x = planted(G, seed)
+    monkeypatch.setattr(lm, "DENSE_LIMIT", SMALL_LIMIT)
+    monkeypatch.setattr(sparse, "NORMAL_LIMIT", 0)
+    res = invert(G, x, method="exact")
+    assert res.status in ("exact", "inconclusive"), res.message
+    assert 1 in res.info["unpinned"] and not [r for r in res.layers if r.index == 1][0].unique
+    if res.status == "exact":
+        assert res.residual < TOL["residual_exact"]

@@ -136,7 +136,8 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             out = verdict[1]
         elif out.status == "infeasible":
             if mode == "linf" and provable[i]:  # top layer, fixed-eps form: the same proof with tolerance eps
-                certificate, _, _, pout = prove(G, x, i, eps, observed=rows, time_limit=left(end))
+                certificate, _, _, pout = prove(G, x, i, eps, observed=rows, time_limit=left(end),
+                                                dual=provable[i] == "all")
                 if not is_global(certificate, pout):  # a region-limited bound proves nothing about x
                     certificate = None
             l1_sound = mode == "l1" and (L.activation.has_inactive_region or L.activation.is_identity)
