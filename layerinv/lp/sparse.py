@@ -121,6 +121,10 @@ def _h_lower(system):
     return np.zeros(n) if system.nonneg else np.full(n, -np.inf)
 
 
+def _rest(time_limit, t0):
+    return None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
+
+
 def _solve(A, cost, col_lo, col_hi, row_lo, row_hi, time_limit, feas_tol):
     """Pass ``min cost.v s.t. row_lo <= A v <= row_hi, col_lo <= v <= col_hi`` (A sparse) to HiGHS's dual
     simplex within :func:`iteration_budget` iterations and ``time_limit`` seconds; never raises.
@@ -158,6 +162,7 @@ def linf_lp(system, t_upper=None, time_limit=None, feas_tol=1e-9):
     """``kernels.highs_linf`` on sparse rows: ``min t`` s.t. ``|M_E h - c_E| <= t``, ``M_I h - c_I <= t``
     (the same rows in the same order). Returns ``(h, highs_solution, (y_E, y_I) candidates, the HiGHS
     feasibility tolerance it was solved at)``."""
+    t0 = time.perf_counter()  # assembling the LP counts against time_limit
     ME, MI = sp.csr_matrix(system.M_E), sp.csr_matrix(system.M_I)
     nE, nI, n = ME.shape[0], MI.shape[0], system.n_in
     A = sp.hstack([sp.vstack([ME, -ME, MI]), sp.csr_matrix(-np.ones((2 * nE + nI, 1)))], format="csc")
@@ -167,7 +172,7 @@ def linf_lp(system, t_upper=None, time_limit=None, feas_tol=1e-9):
         cost[n] = 1.0
     lo = np.concatenate([_h_lower(system), [0.0]])
     hi = np.concatenate([np.full(n, np.inf), [np.inf if t_upper is None else t_upper]])
-    sol, tol = _solve(A, cost, lo, hi, np.full(b.size, -np.inf), b, time_limit, feas_tol)
+    sol, tol = _solve(A, cost, lo, hi, np.full(b.size, -np.inf), b, _rest(time_limit, t0), feas_tol)
     cands = []
     if sol.y is not None:
         for s in (1.0, -1.0):
@@ -180,6 +185,7 @@ def l1_lp(system, budget=None, time_limit=None, feas_tol=1e-9):
     """``kernels.highs_l1`` on sparse rows: ``min sum(p + q) + sum(s)`` s.t. ``M_E h - p + q = c_E``,
     ``M_I h - s <= c_I`` (p, q, s >= 0); with ``budget``: feasibility of ``sum <= budget``.
     Returns ``(h, highs_solution, (y_E, y_I) candidates, tolerance)`` as :func:`linf_lp`."""
+    t0 = time.perf_counter()  # assembling the LP counts against time_limit
     ME, MI = sp.csr_matrix(system.M_E), sp.csr_matrix(system.M_I)
     nE, nI, n = ME.shape[0], MI.shape[0], system.n_in
     eye_E, eye_I = sp.identity(nE, format="csr"), sp.identity(nI, format="csr")
@@ -196,7 +202,7 @@ def l1_lp(system, budget=None, time_limit=None, feas_tol=1e-9):
     A = _bmat(blocks, [n, nE, nE, nI])
     lo = np.concatenate([_h_lower(system), np.zeros(2 * nE + nI)])
     hi = np.full(n + 2 * nE + nI, np.inf)
-    sol, tol = _solve(A, cost, lo, hi, lower, upper, time_limit, feas_tol)
+    sol, tol = _solve(A, cost, lo, hi, lower, upper, _rest(time_limit, t0), feas_tol)
     cands = []
     if sol.y is not None:
         for s in (1.0, -1.0):
