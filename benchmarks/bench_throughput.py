@@ -12,7 +12,8 @@ Ways, all through the public API (invert):
   n_jobs=2 : invert(G, X, n_jobs=2) (joblib loky processes, one BLAS thread each; workers started
              before the clock starts, as in a session that inverts more than one batch)
   cluster  : the same inside joblib.parallel_config(backend="dask") on a 2-worker LocalCluster
-  floor    : (exact only) the stacked Gram matrices + Cholesky factors of every layer + one forward pass
+  floor    : (exact only) layerinv.lp.batched.gram_floor: for the same images in the same chunks, the
+             stacked Gram matrices + Cholesky factors of every layer + one forward pass, nothing else
   csgm-R   : batched CSGM, torch Adam on one (R*N, k) latent tensor, 1000 steps, R random restarts (best
              loss kept), float32, one torch thread; lr tuned once per data set on 50 disjoint images;
              on at most 1,000 images of a set (the exact set: its first 1,000)
@@ -20,6 +21,8 @@ Quality: median ||z - z*|| / ||z*|| (no z* for real digits) and median pixel MSE
 clean image (the digit itself for real digits). Peak memory: resident set of a CLI run
 (`layerinv invert --out Z.npz`, exact) on 70,000 images (--quick: 7,000), from getrusage of the child.
 Every timing is one run on whatever machine runs it; the script prints the load average beside it.
+Under the table it prints each of the issue's targets with its measured ratio (from this one run) and
+PASS / FAIL.
 """
 from __future__ import annotations
 
@@ -133,7 +136,7 @@ def run_ways(G, name, X, Zt, Xc, methods, args, client, batch_size, loop_n, csgm
 
             with one_blas_thread():
                 t0 = time.perf_counter()
-                gram_floor(G, X, Zt)
+                gram_floor(G, X, Zt, batch_size=batch_size)
                 rows.append(_row(name, "floor", len(X), time.perf_counter() - t0, G, None, Zt, Xc))
     if name in csgm_sets:
         tX, tZ, tXc = csgm_sets[name]
@@ -145,6 +148,58 @@ def run_ways(G, name, X, Zt, Xc, methods, args, client, batch_size, loop_n, csgm
             rows.append(_row(name, f"csgm-{R}", m, time.perf_counter() - t0, G, Z, None if Zt is None else Zt[:m],
                              Xc[:m], f"(lr {lr:g})"))
     return rows
+
+
+def _ips(rows, name, way):
+    hit = [r["images_per_s"] for r in rows if r["set"] == name and r["way"] == way]
+    return hit[0] if hit else float("nan")
+
+
+def _zer(rows, name, way):
+    hit = [r["z_error"] for r in rows if r["set"] == name and r["way"] == way]
+    return hit[0] if hit else float("nan")
+
+
+def targets(rows, mem, noisy_sets):
+    """The issue's targets, each a dict ``{"target", "measured", "pass", "info"}`` with every ratio taken
+    from this run's rows; ``pass`` is None where the run did not measure it (e.g. ``--no-cluster``) and
+    on the ``info`` lines (context, not targets)."""
+    out = []
+
+    def add(text, value, ok, info=False):
+        out.append({"target": text, "measured": float(value), "info": info,
+                    "pass": None if info or not np.isfinite(value) else ok})
+
+    loop, batched, floor = (_ips(rows, "exact", w) for w in ("exact:loop", "exact:batched", "floor"))
+    add("exact: batched >= 10x the per-image loop (images/s ratio)", batched / loop, bool(batched / loop >= 10))
+    add("exact: batched time <= 2x the floor's (floor images/s / batched images/s)", floor / batched,
+        bool(floor / batched <= 2))
+    add("exact: the floor is this many times the loop (the most any batched exact could reach)",
+        floor / loop, None, info=True)
+    for name in noisy_sets:
+        one, two, clu = (_ips(rows, name, f"linf:{w}") for w in ("batched", "n_jobs=2", "cluster"))
+        add(f"{name}, linf: n_jobs=2 >= 1.7x one process (images/s ratio)", two / one, bool(two / one >= 1.7))
+        add(f"{name}, linf: 2-worker cluster time within 25% of n_jobs=2's (time ratio cluster / n_jobs=2)",
+            two / clu, bool(two / clu <= 1.25))
+        auto_z, auto_ips = _zer(rows, name, "auto:batched"), _ips(rows, name, "auto:batched")
+        for R in (1, 4):
+            cz, cips = _zer(rows, name, f"csgm-{R}"), _ips(rows, name, f"csgm-{R}")
+            add(f"{name}: batched auto median z-error <= csgm-{R}'s (auto / csgm)", auto_z / cz, bool(auto_z <= cz))
+            add(f"{name}: batched auto >= 10x csgm-{R}'s throughput (images/s ratio)", auto_ips / cips,
+                bool(auto_ips / cips >= 10))
+    if mem is not None:
+        limit = 1024 + mem["output_mb"]
+        add(f"CLI exact on {mem['images']} images: peak RSS below 1 GB plus the output (MB; limit {limit:.0f})",
+            mem["peak_rss_mb"], bool(mem["peak_rss_mb"] < limit))
+    return out
+
+
+def print_targets(goals, quick):
+    print(f"targets (ratios from this run{'; --quick: smaller sets than the issue names' if quick else ''}; "
+          f"load average now {os.getloadavg()}):", flush=True)
+    for t in goals:
+        mark = "info" if t["info"] else {True: "PASS", False: "FAIL", None: "n/a "}[t["pass"]]
+        print(f"  {mark}  {t['target']}: {t['measured']:.3g}", flush=True)
 
 
 def peak_memory(G, n, tmp):
@@ -227,9 +282,12 @@ def main(argv=None):
         cluster.close()
     with tempfile.TemporaryDirectory() as tmp:
         mem = peak_memory(G, 7000 if q else 70000, tmp)
+    goals = targets(rows, mem, [name for name, *_ in sets if name.startswith("noisy")])
+    print_targets(goals, q)
     if args.out:
         with open(args.out, "w") as fh:
-            json.dump({"rows": rows, "memory": mem, "quick": q, "load": os.getloadavg()}, fh, indent=1)
+            json.dump({"rows": rows, "memory": mem, "targets": goals, "quick": q, "load": os.getloadavg()}, fh,
+                      indent=1)
     return 0
 
 

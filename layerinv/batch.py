@@ -7,7 +7,9 @@ for any number of workers); each chunk runs
 1. the batched least-squares stage (:mod:`layerinv.lp.batched`) for ``exact``, ``linf`` and ``auto``'s
    exact pass: every image whose layers are all settled by one stacked Cholesky solve and the
    single-image checks is done there;
-2. the single-image path for every other image (and for every image of the other methods).
+2. the single-image path for every other image (and for every image of the other methods); for
+   ``auto`` only up to its polish, which then runs on all those images and all their starts at once
+   (:func:`layerinv.solvers.auto.polish_many`, the kernel the single path runs with one image).
 
 Chunks run in this process (``n_jobs=1``) or through joblib (``n_jobs`` > 1 or -1: loky processes
 with one BLAS thread each; inside ``joblib.parallel_config(backend="dask")`` on a Dask cluster).
@@ -118,33 +120,54 @@ def invert_chunk(fn, args, X, opts, method):
                 results[b] = _stage_result(G, stage, b, z[b].copy(), mode, opts, each)
                 if method == "auto":
                     results[b].info["steps"] = [("exact", "exact", each)]
+    if method == "auto" and len(args) == 1:
+        return _auto_rest(G, X, opts, results)
     for b in range(N):
         if results[b] is None:
             results[b] = fn(*args, X[b], **opts)
     return results
 
 
+def _auto_rest(G, X, opts, results):
+    """auto for the images the batched stage left: each up to its polish (exact, MILP ladder, linf),
+    then one polish for all of them (:func:`.solvers.auto.polish_many`, the kernel the single path runs
+    with one image)."""
+    from .solvers.auto import Pending, invert_auto_unpolished, polish_many
+
+    pend = []
+    for b in range(X.shape[0]):
+        if results[b] is None:
+            results[b] = invert_auto_unpolished(G, X[b], **opts)
+            if isinstance(results[b], Pending):
+                pend.append(b)
+    if pend:
+        polish_many(G, X[pend], [results[b] for b in pend], opts["lam"], opts["starts"])
+        for b in pend:
+            results[b] = results[b].result
+    return results
+
+
 def _stage_result(G, stage, b, z, mode, opts, seconds):
+    """Image ``b``'s single-image :class:`Result` from the batched stage (the fields, messages and records
+    the single-image path writes for the same outcome)."""
+    lists = stage.lists()
+    if "shapes" not in lists:  # (index, n_in, n_out) of each layer, top layer first
+        lists["shapes"] = [(i, G.layers[i].n_in, G.layers[i].n_out) for i in range(G.depth - 1, -1, -1)]
+    each = seconds / G.depth
     records = []
-    gap_tol = opts.get("gap_tol", 1e-6)
-    for j, lay in enumerate(stage.layers):
-        i = G.depth - 1 - j
-        L = G.layers[i]
-        value, lower = float(lay["value"][b]), float(lay["lower"][b])
-        if mode == "exact":
-            rec = LayerRecord(i, L.n_in, L.n_out, int(lay["active"][b]), "lstsq", value, value, "exact", True,
-                              seconds / G.depth, "", float(lay["threshold"][b]))
-        else:
-            rec = LayerRecord(i, L.n_in, L.n_out, int(lay["active"][b]), "lstsq", (lower, value), 0.0, "bracket",
-                              True, seconds / G.depth,
-                              f"certified bracket [{lower:.3g}, {value:.3g}] (gap <= {gap_tol:.2g} of the target's "
-                              f"scale).", float(lay["threshold"][b]))
-        records.append(rec)
     if mode == "exact":
-        msg = f"every layer solved within tolerance; max |G(z) - x| = {float(stage.worst[b]):.3g}."
-        status = "exact"
-    else:
-        msg = "per-layer linf problems solved (bracket); objectives top to bottom: " + ", ".join(
-            f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" for r in records)
-        status = "optimal"
-    return Result(z, status, msg, float(stage.residual[b]), seconds, records, mode, None)
+        for (i, n_in, n_out), lay in zip(lists["shapes"], lists["layers"]):
+            value = lay["value"][b]
+            records.append(LayerRecord(i, n_in, n_out, lay["active"][b], "lstsq", value, value, "exact", True,
+                                       each, "", lay["threshold"][b], 0.0))  # exact mode: no dual bound
+        msg = f"every layer solved within tolerance; max |G(z) - x| = {lists['worst'][b]:.3g}."
+        return Result(z, "exact", msg, lists["residual"][b], seconds, records, mode, None)
+    gap = f"{opts.get('gap_tol', 1e-6):.2g}"
+    for (i, n_in, n_out), lay in zip(lists["shapes"], lists["layers"]):
+        value, lower = lay["value"][b], lay["lower"][b]
+        records.append(LayerRecord(i, n_in, n_out, lay["active"][b], "lstsq", (lower, value), 0.0, "bracket",
+                                   True, each, f"certified bracket [{lower:.3g}, {value:.3g}] (gap <= {gap} of "
+                                   f"the target's scale).", lay["threshold"][b], max(float(lower), 0.0)))
+    msg = "per-layer linf problems solved (bracket); objectives top to bottom: " + ", ".join(
+        f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" for r in records)
+    return Result(z, "optimal", msg, lists["residual"][b], seconds, records, mode, None)

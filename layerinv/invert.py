@@ -62,7 +62,8 @@ def invert(G, x, method="auto", *, n_jobs=None, batch_size=None, **options):
     batch_size : int, optional
         For a batch: images per chunk (default 256). ``exact``, ``linf`` and ``auto`` solve the
         least-squares stage of a chunk's images in stacked linear algebra (:mod:`layerinv.lp.batched`);
-        the images that need an LP, a certificate or a polish run one by one.
+        the images that need an LP or a certificate run one by one, and ``auto``'s Gauss–Newton polish
+        runs on all of a chunk's remaining images and starts at once (:mod:`layerinv.solvers.gn_batch`).
 
     Returns
     -------

@@ -60,8 +60,11 @@ class LayerRecord:
         ``"lstsq"`` (Cholesky least squares), ``"lp"`` (interior point, then HiGHS), or the
         whole-network method: ``"gd"``, ``"gn"``, ``"pgd"``, ``"milp"``.
     objective : float or tuple
-        The layer's optimum (t for ℓ∞, Σe for ℓ1, the largest violation for exact); a tuple
-        ``(lower, upper)`` when the answer is a certified bracket.
+        The layer problem's value at the returned input h, recomputed by us (t for ℓ∞, Σe for ℓ1, the
+        largest violation for exact): the solver's primal value, an upper bound on the layer's optimum
+        that may exceed it by the solver's accuracy; a tuple ``(lower, upper)`` when the answer is a
+        certified bracket. For leaky_relu / sigmoid / tanh rows the value is in the linearised model
+        (see :attr:`lower`), not in output units. The certified lower bound is :attr:`lower`.
     violation : float
         The largest violation of the layer's own constraints at the returned point, recomputed by us.
     status : str
@@ -74,8 +77,14 @@ class LayerRecord:
     message : str
     threshold : float
         Rows whose target exceeded this were equations (ReLU layers); NaN where not used. For the
-        top layer of ``linf``, ``min(lower bound of t, threshold)`` is a certified lower bound on
-        ``min_z ||G(z) - x||_inf``.
+        top layer of ``linf`` (no ``eps``), ``min(lower, threshold)`` (just ``lower`` where the
+        threshold is NaN) is a certified lower bound on ``min_z ||G(z) - x||_inf`` for every output
+        activation (see :attr:`lower` for leaky_relu, sigmoid and tanh outputs), for the z whose
+        top-layer input lies in the region the layer's dual bound covers (its radius is in ``message``
+        where the solver states it).
+    bound : float
+        (layer-wise methods) the certified lower bound that :attr:`lower` returns; NaN where the
+        record has none of its own (then :attr:`lower` falls back to the objective, see there).
     """
 
     index: int
@@ -90,10 +99,27 @@ class LayerRecord:
     seconds: float
     message: str = ""
     threshold: float = float("nan")
+    bound: float = float("nan")
 
     @property
     def lower(self):
-        """A certified lower bound on the layer's optimum (the bracket's lower end, or the optimum)."""
+        """A certified lower bound on the layer's optimum, in the layer's OUTPUT units.
+
+        For the layer-wise methods (exact, linf, l1) it is :attr:`bound`: the dual bound the layer's
+        solve verified (rounding bounded; never the primal objective, which may overshoot the
+        optimum by the solver's accuracy), valid for layer inputs ``h`` with ``||h||_inf`` within
+        the bound's radius; 0 where the solve has no bound. ``objective`` is the layer problem's
+        value at the returned h. For ReLU and identity rows the layer problem is measured in output
+        units. For leaky_relu, sigmoid and tanh rows it is a LINEARISED model (each row scaled by
+        the activation's slope at the target, :meth:`~layerinv.activations.Activation.equation_rows`),
+        whose t / Σe is not a distance in output space: for leaky_relu with slope s, ``bound`` is the
+        LP's dual bound times ``min(1, s) / max(1, s)`` (leaky_relu's slopes lie in that ratio of the
+        row scales, so every output residual is at least that fraction of the linearised one); for
+        sigmoid and tanh ``bound`` is 0 (no output-space claim). Elsewhere (gd, gn, pgd, milp, and
+        records built without a bound) ``lower`` is the bracket's lower end, or the objective itself,
+        which for the iterative methods is the loss at z, not a bound."""
+        if not np.isnan(self.bound):
+            return self.bound
         return self.objective[0] if isinstance(self.objective, tuple) else self.objective
 
     def __repr__(self):

@@ -131,3 +131,72 @@ def test_recover_and_compress_n_jobs_identical():
     c2 = compress(G, X, batch_size=3, n_jobs=2)
     assert np.array_equal(c1.z, c2.z) and np.array_equal(c1.psnr, c2.psnr)
     assert c1.z.shape == (8, G.k) and c1.info["status"] == ["exact"] * 8
+
+
+def test_stage_records_match_the_single_path():
+    """Each stage-built result carries the single path's per-layer records (shapes, active rows, path, status)."""
+    G = ReLUNet.random([8, 40, 160], rng=5, bias=True)
+    X = G(np.random.default_rng(5).standard_normal((30, G.k)))
+    stage = lstsq_stage(G, X, "exact")
+    assert stage.done.sum() >= 20
+    for method in ("exact", "linf"):
+        res = invert(G, X, method=method, batch_size=7)
+        for i in np.flatnonzero(stage.done):
+            single = invert(G, X[i], method=method)
+            fields = [(r.index, r.n_in, r.n_out, r.active, r.path, r.status, r.unique) for r in res.layers[i]]
+            assert fields == [(r.index, r.n_in, r.n_out, r.active, r.path, r.status, r.unique) for r in single.layers]
+            assert all(type(r.active) is int and type(r.threshold) is float for r in res.layers[i])
+            # the certified lower bound (LayerRecord.lower) is the single path's, never the primal value
+            np.testing.assert_allclose([r.lower for r in res.layers[i]], [r.lower for r in single.layers],
+                                       rtol=1e-9, atol=0)
+
+
+def test_cached_layer_tables_never_go_stale():
+    """The per-layer table cache is checked bitwise against the weights: a same-shaped net, or a net whose
+    (read-only) weights were forcibly edited in place, gets its own table."""
+    from layerinv.lp.batched import _half_products, _layer_consts
+
+    G = ReLUNet.random([6, 30, 90], rng=6, bias=True)
+    X = G(np.random.default_rng(6).standard_normal((12, G.k)))
+    lstsq_stage(G, X, "exact")  # fills the cache
+    H = ReLUNet.random([6, 30, 90], rng=7, bias=True)
+    for net in (H, G):
+        for L in net.layers:
+            W, b, P, pos = _layer_consts(np, "cpu", L)
+            assert np.array_equal(W, L.weight) and np.array_equal(b, L.bias)
+            assert np.array_equal(P, _half_products(np, np.array(L.weight))[0])
+    W = G.layers[1].linear.matrix
+    W.setflags(write=True)  # an owner can do this; the cache must notice
+    W[0, 1] += 1.0  # one entry, off the sample the cache key reads: only the bitwise check sees it
+    W.setflags(write=False)
+    _, _, P, _ = _layer_consts(np, "cpu", G.layers[1])
+    assert np.array_equal(P, _half_products(np, np.array(W))[0])
+    _assert_same(G, X, "exact", invert(G, X, method="exact"))
+
+
+def test_gram_floor_measures_the_forward_check():
+    from layerinv.lp.batched import gram_floor
+
+    G = ReLUNet.random([6, 30, 90], rng=8, bias=True)
+    Z = np.random.default_rng(8).standard_normal((25, G.k))
+    X = G(Z)
+    assert gram_floor(G, X, Z, batch_size=7) <= 1e-12
+    X[11, 3] += 0.5
+    assert gram_floor(G, X, Z, batch_size=7, chunk=3) == pytest.approx(0.5, abs=1e-12)
+
+
+def test_cholesky_solves_agree_across_namespaces():
+    torch = pytest.importorskip("torch")
+    from array_api_compat import array_namespace
+
+    from layerinv.lp.batched import _cho_solve
+
+    rng = np.random.default_rng(9)
+    M = rng.standard_normal((5, 40, 12))
+    A = np.einsum("bij,bik->bjk", M, M)
+    v = rng.standard_normal((5, 12))
+    L = np.linalg.cholesky(A)
+    ref = np.linalg.solve(A, v[..., None])[..., 0]
+    Lt, vt = torch.from_numpy(L), torch.from_numpy(v)
+    for h in (_cho_solve(np, L, v), _cho_solve(array_namespace(vt), Lt, vt).numpy()):
+        assert np.linalg.norm(h - ref) <= 1e-12 * np.linalg.norm(ref)

@@ -301,3 +301,77 @@ def test_dcgan_size_generator_forward_and_auto():
         assert peak < 2**30  # never a dense n_out x n_in matrix (layer 3 alone would be 17 GB)
         print(f"DCGAN seed {seed}: {seconds:.1f} s, peak {peak / 2**20:.0f} MiB, residual {res.residual:.2e}, "
               f"pinned {res.info['pinned']}")
+
+
+# ---------------------------------------------------------------------- auto's batched route (regions.py)
+@pytest.mark.parametrize("seed", range(3))
+def test_batched_jacobians_match_one_start_at_a_time(seed, monkeypatch):
+    from layerinv.solvers import regions
+
+    G = shrinking(seed)
+    Z = np.random.default_rng(seed).standard_normal((5, G.k))
+    for budget in (regions.BATCH_ENTRIES, 3 * G.k * max(L.n_out for L in G.layers)):  # one pass; 3 starts a pass
+        monkeypatch.setattr(regions, "BATCH_ENTRIES", budget)
+        F, J = regions.jacobians(G, Z)
+        assert F.shape == (5, G.n) and J.shape == (5, G.n, G.k)
+        for i, z in enumerate(Z):
+            Fi, Ji = jacobian(G, z)
+            assert np.allclose(F[i], Fi, rtol=0, atol=1e-12) and np.allclose(J[i], Ji, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_descend_in_lockstep_takes_the_steps_of_one_by_one_gauss_newton(seed):
+    from layerinv.solvers.gauss_newton import gauss_newton
+    from layerinv.solvers.regions import descend
+
+    G = shrinking(seed)
+    rng = np.random.default_rng(seed)
+    x = G(rng.standard_normal(G.k)) + 0.05 * rng.standard_normal(G.n)  # off the range: every start runs on
+    Z0 = rng.standard_normal((4, G.k))
+    Z, f, its = descend(G, x, Z0, lam=0.01, steps=8, rtol=0.0)
+    for i, z0 in enumerate(Z0):
+        z1, f1, it1 = gauss_newton(G, x, z0, lam=0.01, steps=8, rtol=0.0, halvings=30, shift="fit")
+        # the same steps; a last step that changes f by a rounding error may be taken by one and not the other
+        assert abs(its[i] - it1) <= 1 and np.isclose(f[i], f1, rtol=1e-9), (i, its[i], it1, f[i], f1)
+        assert rel(Z[i], z1) < 1e-6
+    r = G.forward(Z) - x
+    assert np.allclose(f, np.sum(r * r, axis=1) + 0.01 * np.sum(Z * Z, axis=1), rtol=1e-12)
+
+
+def test_descend_never_raises_the_objective_and_stops_on_an_exact_fit():
+    from layerinv.solvers.regions import _fits, descend
+
+    G = shrinking(1)
+    z, x = planted(G, 1)
+    Z0 = np.vstack([z + 1e-3, np.random.default_rng(0).standard_normal((3, G.k))])
+    Z, f, its = descend(G, x, Z0)
+    assert np.all(f <= _fits(G, x, Z0, 0.0))
+    assert f[0] <= 1e-20 * float(x @ x)  # next to z*: one Gauss-Newton step fits x, and that ends every start
+    assert its.max() <= its[0] + 1
+
+
+def test_auto_route_with_polish_false_skips_the_map_refinement():
+    from layerinv.solvers.regions import invert_regions
+
+    G = shrinking(2)
+    _, x = planted(G, 2)
+    x = x + 0.05 * np.max(x) * np.random.default_rng(2).standard_normal(x.size)
+    on = invert_regions(G, x, tol=1e-6, time_limit=None, lam="auto", starts=4)
+    off = invert_regions(G, x, tol=1e-6, time_limit=None, lam="auto", starts=4, polish=False)
+    assert on.method == "gn+map" and off.method == "gn" and off.status == on.status == "converged"
+    assert "polish=False" in off.message and "MAP refinement (lam" in on.message
+    fit = lambda z: float(np.sum((G(z) - x) ** 2))  # noqa: E731
+    assert fit(off.z) <= fit(on.z) + 1e-12  # the MAP term trades fit for a smaller z
+    assert np.linalg.norm(on.z) <= np.linalg.norm(off.z) + 1e-12
+
+
+def test_invert_auto_polish_false_reaches_the_conv_route():
+    """``invert(method="auto", polish=False)`` on a conv net that the layer-wise path cannot pin: the
+    regions route runs without its MAP refinement (method ``auto:gn``), as the option promises."""
+    G = shrinking(2)
+    _, x = planted(G, 2)
+    x = x + 0.05 * np.max(x) * np.random.default_rng(2).standard_normal(x.size)
+    on = invert(G, x, method="auto", starts=4)
+    off = invert(G, x, method="auto", starts=4, polish=False)
+    assert on.method == "auto:gn+map" and off.method == "auto:gn", (on.method, off.method)
+    assert "polish=False" in off.message

@@ -23,6 +23,15 @@ INTENDED = {i: ("optimal", "inconclusive", "per-layer optima do not compose (iss
             for i in (3, 4, 11, 12, 43, 44, 123, 124)}
 
 
+#: Deliberate z changes since the freeze: case -> (bound on ||z - z_frozen|| / ||z_frozen||, reason).
+#: Issue 11 item 1: auto's Gauss-Newton polish runs as one stack over starts and images (solvers/gn_batch.py),
+#: whose products sum in another order (only the output rows with a nonzero slope, gathered per row). In
+#: case 126 the winning run stops mid-trajectory (its line searches creep along a region boundary), so
+#: rounding moves its end point: measured 1.003e-10 relative (same status, same winning start, same
+#: iteration count, objective equal to 1e-16).
+Z_INTENDED = {126: (2e-10, "stacked polish sums its products in another order (issue 11, item 1)")}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[4]}-{c[3][0] if c[3] else 'x'}" for c in CASES])
 def test_frozen_case(case):
     i, G, x, op, method, options, z_frozen, status_frozen = case
@@ -38,4 +47,5 @@ def test_frozen_case(case):
     both_nan = np.isnan(z) & np.isnan(z_frozen)
     assert np.array_equal(np.isnan(z), np.isnan(z_frozen))
     scale = max(np.linalg.norm(z_frozen[~both_nan]), 1e-300)
-    assert np.linalg.norm(z[~both_nan] - z_frozen[~both_nan]) <= 1e-10 * scale
+    bound = Z_INTENDED[i][0] if i in Z_INTENDED else 1e-10
+    assert np.linalg.norm(z[~both_nan] - z_frozen[~both_nan]) <= bound * scale

@@ -12,7 +12,7 @@ Nets (``--nets``):
 
 Settings per net: ``clean`` (x = G(z*), z* ~ N(0, I)); on ``conv`` also Gaussian noise of variance
 0.01 and 0.3 (x = G(z*) + e) and ``digits`` (x = the 100 held-out real MNIST digits, trial i = digit i).
-Methods: layerinv's ``auto``, ``exact``, ``linf``, ``gd`` (any failure is recorded as a status), the
+Methods: layerinv's ``auto``, ``exact``, ``linf`` (``--lp-trials``), ``gd`` (``--gd-trials``), the
 CSGM baseline ``csgm`` (Adam on ||G(z) - x||^2 through the torch module, float64, restarts run as one
 batch; its lr is tuned ONCE per net on ``--tune-trials`` disjoint clean instances over ``--lr-grid``
 by the median relative residual, and ``gd`` gets the same lr/steps/restarts) and the ``oracle`` that
@@ -277,8 +277,8 @@ def _trial(task):
         x = clean + np.sqrt(variance) * rng.standard_normal(G.n) if variance > 0 else clean
         ferr = float(np.max(np.abs(torch_forward(module, shape, z_star)[0] - clean))) if module is not None else 0.0
     rows = []
-    methods = [m for m in cfg["methods"] if m not in ("exact", "linf") or cfg["lp_trials"] is None
-               or trial < cfg["lp_trials"]]
+    cut = {"exact": cfg["lp_trials"], "linf": cfg["lp_trials"], "gd": cfg.get("gd_trials")}
+    methods = [m for m in cfg["methods"] if cut.get(m) is None or trial < cut[m]]
     for method in list(methods) + ([] if z_star is None else ["oracle"]):
         rng = C.trial_rng(cfg["seed"], n_index, s_index, trial, 1 + ALL_METHODS.index(method))
         z, status, sec, mb = run_method(cfg, name, method, x, z_star, rng)
@@ -404,6 +404,8 @@ def add_arguments(parser):
                    help="tuning instances on the DCGAN net (default --tune-trials)")
     g.add_argument("--lp-trials", type=A.positive_int, default=None,
                    help="run exact and linf on the first N trials of each setting only (default: all)")
+    g.add_argument("--gd-trials", type=A.positive_int, default=None,
+                   help="run gd on the first N trials of each setting only (default: all)")
     g.add_argument("--steps", type=A.positive_int, default=None, help="Adam steps for csgm and gd (default 1000; "
                                                                       "50 with --quick)")
     g.add_argument("--restarts", type=A.positive_int, default=4, help="csgm and gd random starts (default 4)")
@@ -427,7 +429,8 @@ def run(args):
         sizes["conv"] = [20, 32, 16, 7]  # the shipped decoder's own sizes (also with --quick)
     steps, tune = A.pick(args.steps, args.quick, 1000, 50), A.pick(args.tune_trials, args.quick, 3, 1)
     cfg = {"nets": list(args.nets), "methods": list(args.methods), "decoder": decoder, "seed": args.seed,
-           "sizes": sizes, "lr_grid": list(args.lr_grid), "lp_trials": args.lp_trials, "settings": list(args.settings),
+           "sizes": sizes, "lr_grid": list(args.lr_grid), "lp_trials": args.lp_trials,
+           "gd_trials": args.gd_trials, "settings": list(args.settings),
            "tune_trials": {"conv": tune, "dcgan": args.dcgan_tune_trials or tune},
            "steps": {"conv": steps, "dcgan": args.dcgan_steps or steps},
            "restarts": {"conv": args.restarts, "dcgan": args.dcgan_restarts or args.restarts},
@@ -457,9 +460,7 @@ def plot(out_dir):
     fig, axes = plt.subplots(2, 3, figsize=(15, 7.6))
     axes = axes.ravel()
     width = 0.8 / max(len(nets), 1)
-
     ms = [m for m in ALL_METHODS if any(r["method"] == m for r in summary)]
-
     def bars(ax, col, title, ylabel, log=False):  # one bar per method and net on the clean setting
         for j, net in enumerate(nets):
             vals = [_get(summary, net, "clean", m, col) for m in ms]

@@ -5,8 +5,8 @@ threshold and active mask ``m_b``; the normal equations of all images are solved
 
 * Gram matrices ``W^T diag(m_b) W`` for all b in one matrix product ``m @ P`` with
   ``P[j] = vec(w_j w_j^T)`` (upper triangle only), stacked into (B, k, k);
-* stacked Cholesky factors (rank and conditioning test as :func:`layerinv.kernels.lstsq`), a stacked
-  solve and one step of iterative refinement;
+* stacked Cholesky factors (rank and conditioning test as :func:`layerinv.kernels.lstsq`), the two
+  triangular solves with them and one step of iterative refinement (as the single path's ``dpotrs``);
 * the single-image path's verification of the layer: every equation row within ``delta`` and every
   inequality row below it (``exact``), or a certified bracket ``[lower, upper]`` on the layer's ℓ∞
   optimum narrower than ``gap_tol`` (``linf``, the least-squares dual bound of NOTES.md).
@@ -17,10 +17,14 @@ its threshold; the caller re-runs those images on the single-image path. The ima
 with the single-image path's statuses and its z up to rounding (~1e-14 relative).
 
 The code is written once against the array API (``array_api_compat``): NumPy arrays and PyTorch
-tensors (CPU or GPU, float64) run the same lines. Nothing here imports torch.
+tensors (CPU or GPU, float64) run the same lines, except the triangular solves (the standard has none:
+LAPACK per image for NumPy, stacked substitution otherwise; :func:`_cho_solve`). Nothing here imports
+torch. The per-layer constants (``W``, ``b``, ``P``) are built once per process and network
+(:func:`_layer_consts`).
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +52,15 @@ class BatchStage:
     layers: list = field(default_factory=list)
     residual: np.ndarray = None
     worst: np.ndarray = None
+    _lists: dict = field(default=None, init=False, repr=False, compare=False)
+
+    def lists(self):
+        """The per-image numbers as Python lists (built once): ``{"layers": [{key: list}], "residual": list,
+        "worst": list}``, for building one result per image without a NumPy scalar per field."""
+        if self._lists is None:
+            self._lists = {"layers": [{key: v.tolist() for key, v in lay.items()} for lay in self.layers],
+                           "residual": np.asarray(self.residual).tolist(), "worst": np.asarray(self.worst).tolist()}
+        return self._lists
 
 
 def supported(G):
@@ -77,6 +90,42 @@ def _half_products(xp, W):
     pos[iu, ju] = np.arange(iu.size)
     pos[ju, iu] = np.arange(iu.size)
     return P, xp.asarray(pos.reshape(-1), device=_dev(W))
+
+
+# Per-network constants (W, b, P, pos) in a namespace/device, built once per process and reused by every
+# chunk. An entry is found by the layer's shapes and a sample of its weights, and used only when the
+# layer's weights and bias are bitwise equal to the copies the entry keeps: a network whose weights were
+# changed (or a different network of the same shape) never meets a stale table.
+_CACHE = {}
+_CACHE_LOCK = threading.Lock()  # chunks may run on threads (joblib / Dask threading backends)
+_CACHE_BYTES = 128 * 2 ** 20  # at most this much (P dominates: n * k(k+1)/2 * 8 bytes per layer)
+
+
+def _bits(a):
+    return np.ascontiguousarray(a, dtype=np.float64).view(np.uint64)
+
+
+def _layer_consts(xp, dev, L):
+    """``(W, b, P, pos)`` of layer ``L`` in namespace ``xp`` on ``dev`` (cached, see ``_CACHE``)."""
+    Wn, bn = np.asarray(L.weight, dtype=np.float64), np.asarray(L.bias, dtype=np.float64)
+    flat = Wn.reshape(-1)
+    key = (getattr(xp, "__name__", repr(xp)), str(dev), Wn.shape, bn.shape,
+           flat[:: max(1, flat.size // 64)].tobytes(), bn[:: max(1, bn.size // 16)].tobytes())
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and np.array_equal(hit[0], _bits(Wn)) and np.array_equal(hit[1], _bits(bn)):
+            _CACHE[key] = _CACHE.pop(key)  # most recently used last
+            return hit[2]
+    W = _const(xp, Wn, dev)
+    consts = (W, _const(xp, bn, dev)) + _half_products(xp, W)
+    size = 8 * (2 * Wn.size + consts[2].shape[0] * consts[2].shape[1])
+    if size <= _CACHE_BYTES // 2:
+        with _CACHE_LOCK:
+            _CACHE.pop(key, None)
+            while _CACHE and size + sum(v[3] for v in _CACHE.values()) > _CACHE_BYTES:
+                _CACHE.pop(next(iter(_CACHE)))  # least recently used
+            _CACHE[key] = (_bits(Wn).copy(), _bits(bn).copy(), consts, size)
+    return consts
 
 
 def _const(xp, a, dev):
@@ -113,8 +162,34 @@ def _cholesky(xp, A):
         return xp.stack(facs), xp.asarray(ok, device=_dev(A))
 
 
-def _solve(xp, A, v):
-    return xp.linalg.solve(A, v[..., None])[..., 0]
+def _cho_solve(xp, L, v):
+    """Solve ``L L^T h = v`` for every image: ``L`` (B, k, k) lower Cholesky factors, ``v`` (B, k).
+
+    NumPy: LAPACK ``dpotrs`` per image (two triangular solves, ~2k^2 flops; a stacked LU solve of the
+    Gram matrix costs ~k^3). Other namespaces: column-wise forward and back substitution on the whole
+    stack (elementwise products and differences only, so no reduction whose rounding could depend on
+    memory layout)."""
+    if isinstance(v, np.ndarray):
+        from scipy.linalg import lapack
+
+        out = np.array(v, dtype=np.float64, order="C", copy=True)
+        U = np.swapaxes(L, 1, 2)  # U[b] = L[b].T: the upper factor in Fortran order, so LAPACK needs no copy
+        potrs = lapack.dpotrs
+        for b in range(v.shape[0]):  # positional (lower=0, overwrite_b=1): solved in place in out[b]
+            out[b] = potrs(U[b], out[b], 0, 1)[0]
+        return out
+    k = v.shape[1]
+    Lt = xp.permute_dims(L, (0, 2, 1))
+    w = xp.asarray(v, copy=True)
+    for j in range(k):  # L y = v, y overwrites w
+        w[:, j] = w[:, j] / L[:, j, j]
+        if j + 1 < k:
+            w[:, j + 1:] = w[:, j + 1:] - Lt[:, j, j + 1:] * w[:, j:j + 1]
+    for j in range(k - 1, -1, -1):  # L^T h = y, h overwrites w
+        w[:, j] = w[:, j] / L[:, j, j]
+        if j > 0:
+            w[:, :j] = w[:, :j] - L[:, j, :j] * w[:, j:j + 1]
+    return w
 
 
 def _rowmax(xp, v):
@@ -133,11 +208,7 @@ def lstsq_stage(G, X, mode, *, tol=1e-6, gap_tol=1e-6, chunk=256):
     if mode not in ("exact", "linf") or not supported(G) or B == 0:
         return BatchStage(xp.zeros((B, G.k), dtype=X.dtype, device=dev), np.zeros(B, dtype=bool), [],
                           np.full(B, np.nan), np.full(B, np.nan))
-    consts = []
-    for L in G.layers:
-        W = _const(xp, L.weight, dev)
-        P, pos = _half_products(xp, W)
-        consts.append((W, _const(xp, L.bias, dev), P, pos))
+    consts = [_layer_consts(xp, dev, L) for L in G.layers]
     parts = [_stage_chunk(xp, G, consts, X[s:s + chunk, ...], mode, tol, gap_tol) for s in range(0, B, chunk)]
     z = xp.concat([p.z for p in parts], axis=0)
     done = np.concatenate([p.done for p in parts])
@@ -183,10 +254,11 @@ def _stage_chunk(xp, G, consts, X, mode, tol, gap_tol):
         d = xp.linalg.diagonal(chol)
         dmin, dmax = xp.min(d, axis=1), xp.max(d, axis=1)
         alive = alive & (dmin ** 2 >= 2.0 * _COND * dmax ** 2)  # factor 2: margin on the single path's test
-        h = _solve(xp, gram, (Mf * C) @ W)
+        h = _cho_solve(xp, chol, (Mf * C) @ W)
         r = Mf * (C - h @ W.T)
-        h = h + _solve(xp, gram, r @ W)
-        r = Mf * (C - h @ W.T)  # c_E - M_E h on the equation rows, 0 elsewhere
+        h = h + _cho_solve(xp, chol, r @ W)
+        if mode == "linf":
+            r = Mf * (C - h @ W.T)  # c_E - M_E h on the equation rows, 0 elsewhere (for the dual bound)
         if nonneg:
             new_floor = xp.clip(-xp.min(h, axis=1), min=0.0)
             h = xp.clip(h, min=0.0)
@@ -242,24 +314,31 @@ def _residual_bound(xp, W, C, r, radius, nonneg):
     return xp.where(rmax == 0, xp.zeros_like(value), xp.clip(value, min=0.0))
 
 
-def gram_floor(G, X, Z, chunk=256):
-    """The benchmark's floor for an exact batch inversion: one forward pass from the latents ``Z`` (the
-    forward check; it also gives every layer's active mask) and, for every layer, the stacked Gram
-    matrices ``W^T diag(m_b) W`` and their Cholesky factors. Nothing else: no thresholds, solves,
+def gram_floor(G, X, Z, *, batch_size=None, chunk=256):
+    """The benchmark's floor for an exact batch inversion of ``X`` (N, n) with known latents ``Z`` (N, k).
+
+    For the same images in the same pieces as ``invert(G, X, method="exact", batch_size=batch_size)``
+    (chunks of ``batch_size`` rows, default :data:`layerinv.batch.DEFAULT_BATCH_SIZE`, each cut into
+    :func:`lstsq_stage`'s pieces of ``chunk`` rows): one forward pass from ``Z`` (the forward check; it
+    also gives every layer's active mask) and, for every layer, the stacked Gram matrices
+    ``W^T diag(m_b) W`` and their Cholesky factors, with the stage's own kernels (:func:`stacked_gram`,
+    the same Cholesky) and its cached per-layer constants. Nothing else: no thresholds, solves,
     verification or bookkeeping. Returns the largest ``|G(z) - x|`` (so nothing is optimised away)."""
+    if batch_size is None:
+        from ..batch import DEFAULT_BATCH_SIZE as batch_size
     xp, dev = _namespace(X)
-    consts = []
-    for L in G.layers:
-        W = _const(xp, L.weight, dev)
-        consts.append((W, _const(xp, L.bias, dev)) + _half_products(xp, W))
+    consts = [_layer_consts(xp, dev, L) for L in G.layers]
     worst = 0.0
-    for s in range(0, X.shape[0], chunk):
-        h = Z[s:s + chunk, ...]
+    N = X.shape[0]
+    pieces = [(s, min(s + chunk, e)) for c in range(0, N, batch_size) for e in (min(c + batch_size, N),)
+              for s in range(c, e, chunk)]
+    for s, e in pieces:
+        h = Z[s:e, ...]
         for W, bias, P, pos in consts:
             h = xp.clip(h @ W.T + bias, min=0.0)
             m = xp.astype(h > 0, X.dtype)
             full = xp.sum(m, axis=1) >= W.shape[1]  # rank-deficient masks: the identity, as the stage does
             eye = xp.eye(W.shape[1], dtype=X.dtype, device=dev)
-            xp.linalg.cholesky(xp.where(full[:, None, None], stacked_gram(xp, m, P, pos, W.shape[1]), eye))
-        worst = max(worst, float(xp.max(xp.abs(h - X[s:s + chunk, ...]))))
+            _cholesky(xp, xp.where(full[:, None, None], stacked_gram(xp, m, P, pos, W.shape[1]), eye))
+        worst = max(worst, float(xp.max(xp.abs(h - X[s:e, ...]))))
     return worst

@@ -4,7 +4,8 @@ invert: the layer-wise exact pass; ``"exact"`` is returned as it is. ``"inconclu
 input was not unique) goes to the MILP ladder (layer-wise above, MILP below), which reuses that
 exact pass; its ``"exact"`` / ``"infeasible"`` are returned. Otherwise (noise, x off the range) the
 ℓ∞ pass, then Gauss–Newton inside the activation regions from its answer and from ``starts``
-quasi-random points (:func:`.gauss_newton.gauss_newton_map`).
+quasi-random points (:func:`.gn_batch.gauss_newton_map_many`: one stack over the starts, and in a
+batch over all images of a chunk, :func:`polish_many`; the single path is its one-image case).
 
 recover: for inpainting the same on the observed rows (exact, else linf then gn from the LP answer
 and 8 quasi-random starts); for every other operator ``gn``.
@@ -17,17 +18,37 @@ import numpy as np
 
 from ..ops import Inpainting
 from ._common import all_dense, deadline, left, relative_residual
-from .gauss_newton import default_restarts, gauss_newton_map, quasi_random_starts, recover_gn
+from .gauss_newton import default_restarts, quasi_random_starts, recover_gn
+from .gn_batch import gauss_newton_map_many
 from .layerwise import layerwise, layerwise_op
 from .regions import invert_regions, layerwise_can_pin
 
-__all__ = ["invert_auto", "recover_auto"]
+__all__ = ["invert_auto", "invert_auto_unpolished", "polish_many", "Pending", "recover_auto"]
 
 
 def invert_auto(G, x, *, tol, gap_tol, time_limit, polish, lam, starts, box, milp_time_limit):
     """``invert(method="auto")`` for one clean observation. ``time_limit`` covers the whole call."""
+    res = invert_auto_unpolished(G, x, tol=tol, gap_tol=gap_tol, time_limit=time_limit, polish=polish, lam=lam,
+                                 starts=starts, box=box, milp_time_limit=milp_time_limit)
+    if isinstance(res, Pending):
+        polish_many(G, x[None], [res], lam, starts)
+        return res.result
+    return res
+
+
+class Pending:
+    """An auto result waiting for its polish: ``result`` (the linf answer) and the ``seconds`` spent on
+    it so far."""
+
+    def __init__(self, result, seconds):
+        self.result, self.seconds = result, seconds
+
+
+def invert_auto_unpolished(G, x, *, tol, gap_tol, time_limit, polish, lam, starts, box, milp_time_limit):
+    """auto up to its polish: a final :class:`Result`, or a :class:`Pending` linf answer for
+    :func:`polish_many` (which the batched path runs on all images of a chunk at once)."""
     if not all_dense(G) and not layerwise_can_pin(G):  # conv decoders: see solvers/regions.py
-        res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam, starts=max(starts, 1),
+        res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam, starts=max(starts, 1), polish=polish,
                              prefix="auto -> Gauss-Newton in activation regions: ")
         res.method = "auto:" + res.method
         return res
@@ -56,21 +77,30 @@ def invert_auto(G, x, *, tol, gap_tol, time_limit, polish, lam, starts, box, mil
     lin.message = f"exact: {ex.status} ({ex.message}) -> linf: {lin.message}"
     lin.certificate = ex.certificate
     lin.info["exact"] = ex
-    if polish and np.all(np.isfinite(lin.z)):
-        _refine(G, x, lin, lam, starts, steps)
     lin.info["steps"] = steps
+    if polish and np.all(np.isfinite(lin.z)):
+        return Pending(lin, time.perf_counter() - t0)
     lin.seconds = time.perf_counter() - t0
     return lin
 
 
-def _refine(G, x, lin, lam, n_starts, steps):
-    """Gauss–Newton from the linf answer and ``n_starts`` quasi-random starts; the best replaces
-    ``lin.z`` (in place; its objective is never worse than at the linf answer)."""
+def polish_many(G, X, pending, lam, n_starts):
+    """auto's polish of every :class:`Pending` (one per row of ``X``, shape (N, n)) at once: Gauss–Newton
+    from each linf answer and ``n_starts`` quasi-random starts, all images and starts in one stack
+    (:func:`.gn_batch.gauss_newton_map_many`); the best replaces ``result.z`` (in place; its objective
+    is never worse than at the linf answer)."""
     t1 = time.perf_counter()
-    starts = np.vstack([lin.z, quasi_random_starts(G.k, n_starts)])
-    z, f, which, iters, lam = gauss_newton_map(G, x, starts, lam=lam)
+    qr = quasi_random_starts(G.k, n_starts)
+    outs = gauss_newton_map_many(G, X, [np.vstack([p.result.z, qr]) for p in pending], lam=lam)
+    each = (time.perf_counter() - t1) / max(len(pending), 1)
+    for x, p, (z, f, which, iters, lam_i) in zip(X, pending, outs):
+        _finish(G, x, p, z, f, which, iters, lam_i, n_starts, each)
+
+
+def _finish(G, x, p, z, f, which, iters, lam, n_starts, seconds):
+    lin = p.result
+    lin.info["steps"].append(("polish", "converged", seconds))
     f0 = float(np.sum((G.forward_unchecked(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
-    steps.append(("polish", "converged", time.perf_counter() - t1))
     lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam,
                           "starts": n_starts, "winner": "linf" if which == 0 else f"quasi-random start {which}"}
     lin.z = z
@@ -80,6 +110,7 @@ def _refine(G, x, lin, lam, n_starts, steps):
     lin.message += (f" -> polish (Gauss-Newton inside the activation regions from the linf answer and "
                     f"{n_starts} quasi-random starts, lam {lam:g}): ||G(z) - x||^2 + lam||z||^2 from {f0:.4g} "
                     f"(linf answer) to {f:.4g}, best from the {lin.info['polish']['winner']}.")
+    lin.seconds = p.seconds + seconds  # in a batch: its own steps and its share of the stacked polish
 
 
 def recover_auto(G, op, y, **o):

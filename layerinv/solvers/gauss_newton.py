@@ -185,38 +185,29 @@ def quasi_random_starts(k, count):
 
 def gauss_newton_many(G, y, starts, *, lam=0.0, steps=20, rtol=1e-8):
     """Gauss–Newton (on ``||G(z) - y||^2 + lam ||z||^2``) from every finite start (rows of
-    ``starts``); return ``[(f, z, index), ...]`` sorted by f, and the total number of iterations."""
-    out, total = [], 0
-    for i, z0 in enumerate(starts):
-        if not np.all(np.isfinite(z0)):
-            continue
-        z, f, it = gauss_newton(G, y, z0, lam=lam, steps=steps, rtol=rtol, halvings=20, shift="fit")
-        total += it
-        out.append((f, z, i))
-    out.sort(key=lambda t: t[0])
-    return out, total
+    ``starts``, shape (S, k)), all starts in one stack (:func:`.gn_batch.gn_rows`); return
+    ``[(f, z, index), ...]`` sorted by f (ties in start order), and the total number of iterations."""
+    from .gn_batch import gn_rows
+
+    starts = np.asarray(starts, dtype=np.float64)
+    fin = np.flatnonzero(np.all(np.isfinite(starts), axis=1))
+    Y = np.broadcast_to(y, (fin.size, y.shape[0]))
+    Z, F, its = gn_rows(G, Y, starts[fin], np.full(fin.size, float(lam)), steps=steps, rtol=rtol, halvings=20)
+    out = sorted(((float(F[j]), Z[j], int(fin[j])) for j in range(fin.size)), key=lambda t: t[0])
+    return out, int(its.sum())
 
 
 def gauss_newton_map(G, y, starts, *, lam="auto", keep=3):
     """Fit, then MAP: Gauss–Newton from every start on ``||G(z) - y||^2``; with ``lam="auto"``
     estimate the noise variance from the best fit (``RSS / (m - k)``) and rerun from the ``keep`` best
-    fits on ``||G(z) - y||^2 + lam ||z||^2`` (the MAP estimate under z ~ N(0, I)).
+    fits and the first start on ``||G(z) - y||^2 + lam ||z||^2`` (the MAP estimate under z ~ N(0, I)).
+    The one-image case of :func:`.gn_batch.gauss_newton_map_many` (the batched path runs the same kernel).
 
     Returns ``(z, f, index_of_winning_start, iterations, lam)``.
     """
-    fits, total = gauss_newton_many(G, y, starts)
-    if not fits:
-        return None, np.inf, -1, total, 0.0
-    if lam == "auto":
-        lam = fits[0][0] / max(len(y) - G.k, 1)
-    if lam <= 0:
-        f, z, i = fits[0]
-        return z, f, i, total, 0.0
-    top = fits[:keep]
-    cands = [z for _, z, _ in top] + [np.asarray(starts[0], dtype=np.float64)]  # the first start too, so
-    maps, more = gauss_newton_many(G, y, np.stack(cands), lam=lam)             # f <= its objective
-    f, z, j = maps[0]
-    return z, f, (top[j][2] if j < len(top) else 0), total + more, float(lam)
+    from .gn_batch import gauss_newton_map_many
+
+    return gauss_newton_map_many(G, np.asarray(y, dtype=np.float64)[None], [starts], lam=lam, keep=keep)[0]
 
 
 # ---------------------------------------------------------------------------------- recover's gn

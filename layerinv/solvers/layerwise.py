@@ -24,12 +24,41 @@ from ._common import all_dense, deadline, left, op_residual, relative_residual
 __all__ = ["layerwise", "layerwise_op"]
 
 
-def _record(i, L, system, out, thr):
+def _record(i, L, system, out, thr, own=True):
+    """The layer's LayerRecord; ``own=False``: ``out`` solved another system (the claim system of
+    ``certificate.prove``), whose dual bound is not one on this layer's rows, so the record claims 0."""
     obj = (out.lower, out.objective) if out.status == "bracket" else out.objective
     thresholded = L.activation.has_inactive_region  # rows split into equations and inequalities
     return LayerRecord(i, L.n_in, L.n_out, int(system.E.size if thresholded else L.n_out),
                        out.path, obj, float(out.violation), out.status, bool(out.unique), out.seconds, out.message,
-                       float(thr) if thresholded else float("nan"))
+                       float(thr) if thresholded else float("nan"),
+                       _output_bound(L.activation, out.lower if own else 0.0))
+
+
+def _output_bound(act, lower):
+    """The record's certified lower bound (LayerRecord.lower) in the layer's output units, from the layer
+    solve's verified dual bound ``lower`` (never its primal objective). ReLU / identity rows are in output
+    units. leaky_relu rows are scaled by d_j = 1 (target >= 0) or s (< 0): with v_j the preimage of a_j,
+    |leaky(u) - a_j| >= min(1, s) |u - v_j| = (min(1, s) / d_j) |d_j u - d_j v_j| >= f |row residual| for
+    f = min(1, s) / max(1, s), so every output residual (max or sum) is >= f times the linearised one.
+    sigmoid / tanh rows are a first-order model whose slope goes to 0: no output-space claim (0)."""
+    lo = max(float(lower), 0.0) if np.isfinite(lower) else 0.0
+    if act.has_inactive_region or act.is_identity:
+        return lo
+    if act.kinked:  # leaky_relu; the factor and the product rounded down by (1 - 4u)
+        return lo * (min(1.0, act.slope) / max(1.0, act.slope)) * (1 - 4 * _U)
+    return 0.0
+
+
+def _linearised_note(act):
+    """What the layer LP's figures mean for an output activation it linearises (empty for relu / identity)."""
+    if act.has_inactive_region or act.is_identity:
+        return ""
+    what = (f"the LP's bound times min(1, s) / max(1, s) = {min(1.0, act.slope) / max(1.0, act.slope):.3g}"
+            if act.kinked else "0: no output-space claim")
+    return (f" (The top layer's LP figures are in its linearised model of the {act.name} output, rows scaled by "
+            f"the slope at x: not distances ||G(z) - x|| in output space. The record's certified output-space "
+            f"lower bound (LayerRecord.lower) is {what}.)")
 
 
 def _threshold(a, factor, floor):
@@ -108,7 +137,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
                 if verdict[0] != "continue":
                     fail_status, fail_msg, certificate = verdict
                     break
-                records.append(_record(i, L, build_system(L, a, delta, nonneg), verdict[1], delta))
+                records.append(_record(i, L, build_system(L, a, delta, nonneg), verdict[1], delta, own=False))
                 a, floor = verdict[1].h, verdict[1].extra.get("floor", 0.0)
                 all_unique = False
                 continue
@@ -132,7 +161,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             if verdict[0] != "continue":
                 fail_status, fail_msg, certificate = verdict
                 break
-            records[-1] = _record(i, L, system, verdict[1], thr)
+            records[-1] = _record(i, L, system, verdict[1], thr, own=False)
             out = verdict[1]
         elif out.status == "infeasible":
             if mode == "linf" and provable[i]:  # top layer, fixed-eps form: the same proof with tolerance eps
@@ -144,11 +173,17 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             if all_unique and (certificate is not None or l1_sound):  # l1: rows exact for relu / identity only
                 fail_status = "infeasible"
                 fail_msg = f"x is not in the range of G: layer {i} proves it. {out.message}"
+            elif i == G.depth - 1:  # the top layer: no layer above; its LP proof did not carry over to x
+                fail_status = "inconclusive"
+                fail_msg = (f"layer {i}'s LP has no input within the budget, but no proof of that holds for x itself "
+                            f"(the bound is region-limited or in a linearised model); this does not prove x is outside "
+                            f"the range of G (try method='milp'). {out.message}")
             else:
                 fail_status = "inconclusive"
                 fail_msg = (f"layer {i} has no solution for the input chosen for layer {i + 1}, whose input was not "
                             f"unique; this does not prove x is outside the range of G (try method='milp'). "
                             f"{out.message}")
+            fail_msg += _linearised_note(L.activation) if i == G.depth - 1 else ""
             break
         if out.status in ("failed", "time_limit"):
             fail_status, fail_msg = out.status, f"layer {i}: {out.message}"
@@ -192,7 +227,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
         kinds = sorted({r.status for r in records})
         msg = f"per-layer {mode} problems solved ({', '.join(kinds)}); objectives top to bottom: " + ", ".join(
             (f"[{r.objective[0]:.3g}, {r.objective[1]:.3g}]" if isinstance(r.objective, tuple)
-             else f"{r.objective:.3g}") for r in records)
+             else f"{r.objective:.3g}") for r in records) + "." + _linearised_note(top.activation)
         if contradiction is not None:
             status = "inconclusive"
             msg = (f"layer {contradiction[0]} cannot reproduce the input chosen by a layer above it whose input was not "

@@ -6,14 +6,19 @@ every layer (an MNIST decoder's last layer maps 16 x 14 x 14 = 3,136 values to 7
 65,536 to 12,288): layer by layer, the top layer has many inputs that reproduce x and the layers
 below cannot be reached from an arbitrary one. The route that works runs in latent space:
 
-1. Gauss–Newton inside activation regions (:func:`.gauss_newton.gauss_newton`, the Jacobian built
-   by products with the maps) from ``starts`` quasi-random latents, stopping at the first start
-   that fits x to 1e-10 relative;
+1. Gauss–Newton inside activation regions (:func:`descend`: Jacobians by products with the maps,
+   several starts in lockstep, their Jacobians and line-search candidates in batched passes) from
+   ``starts`` quasi-random latents: the first runs alone to the end (on x in the range it usually fits
+   x to 1e-10 relative, which ends the search); otherwise the others run ``PROBE`` iterations and the
+   ``KEEP`` best of them go on to the end. A start stops when a step gains less than ``STALL`` of its
+   objective (on a piecewise-linear map Gauss–Newton then crawls along a region boundary); the
+   deadline is checked every iteration;
 2. least squares in the final activation pattern (one more Gauss–Newton step, kept if it lowers
    the fit);
 3. status ``"exact"`` when ``max |G(z) - x| <= tol max|x|`` (checked by a forward pass); otherwise
-   (noise, x off the range) the MAP refinement of auto's dense path (``lam="auto"``), status
-   ``"converged"``, and a certified lower bound on ``min_z ||G(z) - x||_inf`` in
+   (noise, x off the range) the MAP refinement of auto's dense path (``lam="auto"``; skipped with
+   ``polish=False``: the fit is returned), status ``"converged"``, and a certified lower bound on
+   ``min_z ||G(z) - x||_inf`` in
    ``Result.info["fit_lower_bound"]``: the top-layer LP's (:func:`layerinv.certificate.fit_lower_bound`,
    ``CERT_STEPS`` bisection steps) when the top layer has at most ``CERT_LP_LIMIT`` entries, else the
    free bound from the output activation's range (the message says how to get the LP's).
@@ -24,25 +29,40 @@ Which layers are pinned at the answer (their active rows have full column rank) 
 from __future__ import annotations
 
 import time
+import weakref
 
 import numpy as np
 
-from ..linear_maps import DENSE_LIMIT
-from ..lp.kernels import full_rank
+from scipy.linalg import lapack
+
+from ..linear_maps import DENSE_LIMIT, Dense
+from ..lp.kernels import _COND, full_rank
 from ..result import LayerRecord, Result
 from ._common import deadline, left, relative_residual
 from .gauss_newton import GN_EXACT, gauss_newton, jacobian, quasi_random_starts
 
-__all__ = ["layerwise_can_pin", "pinned_layers", "invert_regions"]
+__all__ = ["layerwise_can_pin", "pinned_layers", "jacobians", "descend", "invert_regions"]
 
 #: Gauss–Newton iterations per start on the route (each costs k products through the net).
 REGION_STEPS = 50
-#: The deadline is checked every ``CHUNK`` Gauss–Newton iterations.
-CHUNK = 5
+#: The first start runs alone to the end; if it does not fit x, the others run ``PROBE`` iterations (in
+#: lockstep) and only the ``KEEP`` best of them go on.
+PROBE, KEEP = 6, 2
+#: A start stops when an accepted step lowers its objective by less than ``STALL`` times the objective.
+STALL = 1e-6
+#: Line-search candidates evaluated per batched forward pass: 4 step sizes first, then 8, then the rest.
+_BLOCKS = (4, 8, 32)
+#: Most values of the widest layer held by one batched pass (Jacobians: starts x k rows; forward passes).
+BATCH_ENTRIES = 1 << 23
+#: Gauss–Newton iterations of the MAP refinement (from the best fit and the other kept starts).
+MAP_STEPS = 20
 #: Off the range, auto runs the top-layer LP bound (``CERT_STEPS`` bisection steps) only on top layers of at most
 #: this many entries (n_out x n_in); above it the dense LP takes minutes per image, and the free bound from
 #: the output activation's range is reported instead.
 CERT_LP_LIMIT, CERT_STEPS = 1 << 20, 4
+#: Maps with at most this many nonzeros keep their sparse matrix for :func:`pinned_layers` (~12 bytes each).
+SPARSE_CACHE = 1 << 22
+_SPARSE = weakref.WeakKeyDictionary()
 
 
 def layerwise_can_pin(G):
@@ -54,29 +74,48 @@ def layerwise_can_pin(G):
 def pinned_layers(G, z):
     """For every layer at ``G``'s point z: ``(active, pinned, why)``. A layer is pinned when its rows
     that are active at z (ReLU units with positive pre-activation; every row of other activations)
-    have full column rank; checked on the dense rows when they fit ``DENSE_LIMIT``, else by products
-    (the Gram matrix of the active rows, ``n_in`` squared entries) when ``n_in`` is at most 4,096, else
-    not decided (``pinned`` False)."""
+    have full column rank; checked on the dense rows of a dense map when they fit ``DENSE_LIMIT``, else on
+    the Gram matrix of the sparse active rows (``n_in`` squared entries) when ``n_in`` is at most 4,096 (the
+    same Cholesky test), else not decided (``pinned`` False)."""
     out, h = [], z
     for L in G.layers:
         u = L.affine(h)
         idx = np.flatnonzero(u > 0) if L.activation.has_inactive_region else np.arange(L.n_out)
         if idx.size < L.n_in:
             out.append((int(idx.size), False, f"{idx.size} active rows < {L.n_in} inputs"))
-        elif idx.size * L.n_in <= DENSE_LIMIT:
+        elif isinstance(L.linear, Dense) and idx.size * L.n_in <= DENSE_LIMIT:
             ok = full_rank(np.asarray(L.linear.rows(idx, dense=True)))
             out.append((int(idx.size), ok, "active rows have full column rank" if ok else "active rows rank deficient"))
-        elif L.n_in <= 4096:
-            R = L.linear.rows(idx, dense=False)
-            gram = (R.T @ R).toarray()
-            w = np.linalg.eigvalsh(gram)
-            ok = bool(w[0] > 1e-10 * w[-1])
+        elif L.n_in <= 4096:  # the Gram matrix of the sparse rows (cheap for convolutions), then full_rank's test
+            R = _sparse_rows(L.linear, idx)
+            ok = _gram_full_rank((R.T @ R).toarray())
             out.append((int(idx.size), ok, "active rows have full column rank" if ok else "active rows rank deficient"))
         else:
             out.append((int(idx.size), False, f"{idx.size} active rows >= {L.n_in} inputs; rank not checked "
                                               f"(layer too large)"))
         h = L.activation(u)
     return out
+
+
+def _sparse_rows(linear, idx):
+    """``linear``'s rows idx as CSR, sliced from the whole sparse matrix, kept (per map, while the map lives)
+    when it has at most ``SPARSE_CACHE`` nonzeros: building conv rows costs more than the rank test."""
+    A = _SPARSE.get(linear)
+    if A is None:
+        nnz = getattr(linear, "nnz", None)
+        if nnz is None or nnz > SPARSE_CACHE:
+            return linear.rows(idx, dense=False)
+        A = _SPARSE[linear] = linear.to_sparse().tocsr()
+    return A[idx]
+
+
+def _gram_full_rank(gram):
+    """:func:`layerinv.lp.kernels.full_rank`'s Cholesky test on a Gram matrix ``R^T R`` (shape (n, n))."""
+    chol, info = lapack.dpotrf(gram, lower=0, clean=1)
+    if info != 0:
+        return False
+    d = np.diag(chol)
+    return bool(d.min() ** 2 >= _COND * d.max() ** 2)
 
 
 def _fit(G, x, z):
@@ -93,45 +132,152 @@ def _pattern_lstsq(G, x, z, f):
     return (cand, fc) if fc < f else (z, f)
 
 
-def _descend(G, x, z0, end):
-    """Gauss–Newton from z0 for at most ``REGION_STEPS`` iterations, in chunks of ``CHUNK`` so that the
-    deadline ``end`` is checked every few iterations (Gauss–Newton keeps no state but z: the chunks
-    take the same steps as one run)."""
-    z, f, total = np.asarray(z0, dtype=np.float64), None, 0
-    while total < REGION_STEPS:
-        n = min(CHUNK, REGION_STEPS - total)
-        z, f_new, it = gauss_newton(G, x, z, steps=n, rtol=1e-10, halvings=30, shift="fit")
-        total += it
-        if it < n or (f is not None and f_new >= f) or f_new == 0.0:
-            f = f_new
-            break
-        f = f_new
-        if end is not None and time.perf_counter() >= end:
-            break
-    return z, f, total
 
 
-def invert_regions(G, x, *, tol, time_limit, lam, starts, prefix=""):
-    """auto's route for nets the layer-wise path cannot pin (see the module docstring)."""
+def _chunk(G, per_row):
+    """Rows per batched pass so that a pass holds at most ``BATCH_ENTRIES`` values of the widest layer."""
+    widest = max([G.k] + [L.n_out for L in G.layers])
+    return max(1, BATCH_ENTRIES // (per_row * widest))
+
+
+def _forward(G, Z):
+    """G at the rows of Z (shape (s, k)) -> (s, n), in batches of :func:`_chunk` rows."""
+    step = _chunk(G, 1)
+    if len(Z) <= step:
+        return G.forward_unchecked(Z)
+    return np.vstack([G.forward_unchecked(Z[i:i + step]) for i in range(0, len(Z), step)])
+
+
+def _fits(G, x, Z, lam):
+    R = _forward(G, Z) - x
+    return np.einsum("ij,ij->i", R, R) + lam * np.einsum("ij,ij->i", Z, Z)
+
+
+def jacobians(G, Z):
+    """``(G(Z), J)`` at the rows of Z (shape (s, k)): G(Z) of shape (s, n) and the Jacobians
+    ``J[i] = dG/dz`` at ``Z[i]``, shape (s, n, k). The s * k directions go through each layer's map in
+    batched products (``matvec`` on up to (s * k, n_in) at once; fewer rows on wide nets, so that a
+    pass holds at most ``BATCH_ENTRIES`` values of the widest layer)."""
+    s, k = Z.shape
+    step = _chunk(G, k)
+    if s > step:
+        parts = [jacobians(G, Z[i:i + step]) for i in range(0, s, step)]
+        return np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    H, Jt = Z, np.broadcast_to(np.eye(k), (s, k, k)).reshape(s * k, k)
+    for L in G.layers:
+        U = L.affine(H)
+        D = L.activation.derivative(U)  # (s, n_out)
+        Jt = (L.linear.matvec(Jt).reshape(s, k, -1) * D[:, None, :]).reshape(s * k, -1)
+        H = L.activation(U)
+    return H, Jt.reshape(s, k, -1).transpose(0, 2, 1)
+
+
+def descend(G, x, Z0, *, lam=0.0, steps=REGION_STEPS, rtol=STALL, halvings=30, end=None):
+    """Gauss–Newton with backtracking from every row of ``Z0`` (shape (s, k)), all starts in lockstep.
+
+    Each iteration linearises G at every live start on its activation region (:func:`jacobians`),
+    solves the s stacked k x k systems ``(J^T J + lam I + eps I) d = J^T (x - G(z)) - lam z`` (eps:
+    1e-12 of the mean diagonal of J^T J, only so that a rank-deficient J stays solvable) and tries
+    ``alpha = 1, 1/2, 1/4, ...`` (at most ``halvings``), taking the first that lowers
+    ``f(z) = ||G(z) - x||^2 + lam ||z||^2`` -- the same step as a one-by-one line search, with the
+    candidates of all starts evaluated in a few batched forward passes. A start stops when no step
+    lowers f, when a step lowers f by less than ``rtol * f`` (GN on a piecewise-linear map then
+    crawls along a region boundary: the tail of 1e-6-relative gains is not worth its cost), or when it
+    fits x to ``GN_EXACT`` relative (lam 0; that ends every start). The deadline ``end`` is checked
+    every iteration.
+
+    Returns ``(Z, f, iterations)``: shapes (s, k), (s,), (s,) (f never above its value at ``Z0``).
+    """
+    Z = np.array(Z0, dtype=np.float64, copy=True)
+    s, k = Z.shape
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = _fits(G, x, Z, lam)
+    its = np.zeros(s, dtype=int)
+    live = np.isfinite(f)
+    exact = (GN_EXACT ** 2) * float(x @ x) if lam == 0 else -1.0
+    eye = np.eye(k)
+    for _ in range(steps):
+        if not live.any() or np.any(f <= exact) or (end is not None and time.perf_counter() >= end):
+            break
+        idx = np.flatnonzero(live)
+        with np.errstate(over="ignore", invalid="ignore"):
+            F, J = jacobians(G, Z[idx])
+            JtJ = np.einsum("snk,snl->skl", J, J)
+            tr = np.trace(JtJ, axis1=1, axis2=2) / k + 1e-300
+            M = JtJ + (lam * eye)[None] + 1e-12 * tr[:, None, None] * eye[None]
+            rhs = np.einsum("snk,sn->sk", J, x - F) - lam * Z[idx]
+        ok = np.all(np.isfinite(M), axis=(1, 2)) & np.all(np.isfinite(rhs), axis=1)
+        D = np.zeros_like(rhs)
+        for j in np.flatnonzero(ok):  # tiny k x k systems; one singular one must not stop the rest
+            try:
+                D[j] = np.linalg.solve(M[j], rhs[j])
+            except np.linalg.LinAlgError:
+                ok[j] = False
+        its[idx] += 1
+        alpha = np.full(len(idx), np.nan)
+        fnew = np.full(len(idx), np.inf)
+        todo = np.flatnonzero(ok)
+        j0 = 0
+        for block in _BLOCKS:
+            if todo.size == 0 or j0 >= halvings:
+                break
+            js = np.arange(j0, min(j0 + block, halvings))
+            a = 0.5 ** js
+            cand = Z[idx[todo]][:, None, :] + a[None, :, None] * D[todo][:, None, :]
+            with np.errstate(over="ignore", invalid="ignore"):
+                fc = _fits(G, x, cand.reshape(-1, k), lam).reshape(len(todo), len(js))
+            better = fc < f[idx[todo]][:, None]
+            hit = better.any(axis=1)
+            first = np.argmax(better, axis=1)
+            alpha[todo[hit]] = a[first[hit]]
+            fnew[todo[hit]] = fc[hit, first[hit]]
+            todo = todo[~hit]
+            j0 += len(js)
+        moved = np.isfinite(alpha)
+        for j in range(len(idx)):
+            i = idx[j]
+            if not moved[j]:
+                live[i] = False
+                continue
+            dec = f[i] - fnew[j]
+            Z[i] = Z[i] + alpha[j] * D[j]
+            f[i] = fnew[j]
+            if dec <= rtol * max(f[i], 1e-300) or f[i] == 0.0:
+                live[i] = False
+    return Z, f, its
+
+
+def invert_regions(G, x, *, tol, time_limit, lam, starts, polish=True, prefix=""):
+    """auto's route for nets the layer-wise path cannot pin (see the module docstring).
+
+    ``polish=False`` skips the MAP refinement off the range (the answer is then the least-squares fit)."""
     from ..certificate import FitBound, fit_lower_bound_unchecked
-    from .gauss_newton import gauss_newton_many
 
     t0 = time.perf_counter()
     end = deadline(time_limit)
     nx2 = float(x @ x)
     D = tol * max(float(np.max(np.abs(x))), 1e-300)
     zs = quasi_random_starts(G.k, max(starts, 1))
-    best, runs = None, []
-    for i, z0 in enumerate(zs):
-        if best is not None and end is not None and time.perf_counter() >= end:
-            break
-        with np.errstate(over="ignore", invalid="ignore"):
-            z, f, it = _descend(G, x, z0, end)
-        runs.append({"start": i, "objective": f, "iterations": it})
-        if best is None or f < best[1]:
-            best = (z, f, i)
-        if f <= (GN_EXACT ** 2) * nx2:
-            break
+    exact = (GN_EXACT ** 2) * nx2
+    # stage 1: the first start alone, to the end (on x in the range it usually fits x: done)
+    Z, f, its = zs.copy(), np.full(len(zs), np.inf), np.zeros(len(zs), dtype=int)
+    Z[:1], f[:1], its[:1] = descend(G, x, zs[:1], end=end)
+    keep = [0]
+    if len(zs) > 1 and not f[0] <= exact and (end is None or time.perf_counter() < end):
+        # stage 2: the others in lockstep for PROBE iterations; the KEEP best of them go on to the end
+        Z[1:], f[1:], its[1:] = descend(G, x, zs[1:], steps=min(PROBE, REGION_STEPS), end=end)
+        order = 1 + np.argsort(np.where(np.isfinite(f[1:]), f[1:], np.inf), kind="stable")
+        go = order[:1] if f[order[0]] <= exact else order[:KEEP]
+        more = REGION_STEPS - PROBE
+        if more > 0 and not f[go[0]] <= exact and (end is None or time.perf_counter() < end):
+            Z[go], f[go], its2 = descend(G, x, Z[go], steps=more, end=end)
+            its[go] += its2
+        keep += [int(i) for i in go]
+    keep = np.array(keep)
+    runs = [{"start": int(i), "objective": float(f[i]), "iterations": int(its[i]), "to_the_end": bool(i in keep)}
+            for i in range(len(zs)) if its[i] > 0 or i == 0]
+    which = int(keep[np.argmin(f[keep])])
+    best = (Z[which].copy(), float(f[which]), which)
     z, f, which = best
     z, f = _pattern_lstsq(G, x, z, f)
     worst = float(np.max(np.abs(G.forward_unchecked(z) - x)))
@@ -139,22 +285,23 @@ def invert_regions(G, x, *, tol, time_limit, lam, starts, prefix=""):
     steps_ = [("gn", "exact" if worst <= D else "converged", time.perf_counter() - t0)]
     if worst <= D:
         status, method = "exact", "gn"
-        msg = (f"Gauss-Newton inside activation regions from {len(runs)} quasi-random start(s), then least squares "
-               f"in the final activation pattern: max |G(z) - x| = {worst:.3g} <= tol x max|x| = {D:.3g} (checked "
-               f"by a forward pass).")
+        msg = (f"Gauss-Newton inside activation regions from {len(runs)} quasi-random start(s) ({len(keep)} run to "
+               f"the end), then least squares in the final activation pattern: max |G(z) - x| = {worst:.3g} <= tol "
+               f"x max|x| = {D:.3g} (checked by a forward pass).")
     else:
-        status, method = "converged", "gn+map"
+        status, method = "converged", ("gn+map" if polish else "gn")
         lam_v = f / max(x.size - G.k, 1) if lam == "auto" else float(lam)
-        if lam_v > 0 and (end is None or time.perf_counter() < end):
-            fits = sorted(((r["objective"], r["start"]) for r in runs))[:3]
-            cands = [best[0]] + [zs[j] for _, j in fits if j != which]
-            maps, _ = gauss_newton_many(G, x, np.stack(cands), lam=lam_v)
-            if maps:
-                z = maps[0][1]
+        if polish and lam_v > 0 and (end is None or time.perf_counter() < end):
+            cands = np.vstack([z, Z[[i for i in keep if i != which]]])
+            Zm, fm, _ = descend(G, x, cands, lam=lam_v, steps=MAP_STEPS, halvings=20, end=end)
+            if np.isfinite(fm).any():
+                z = Zm[int(np.nanargmin(fm))]
         info["lam"] = lam_v
-        msg = (f"Gauss-Newton inside activation regions from {len(runs)} quasi-random start(s) (best fit "
-               f"||G(z) - x||^2 = {f:.4g}), least squares in the final activation pattern, then the MAP refinement "
-               f"(lam {lam_v:.3g}): max |G(z) - x| = {float(np.max(np.abs(G.forward_unchecked(z) - x))):.3g} > tol x "
+        then = (f"then the MAP refinement (lam {lam_v:.3g})" if polish else
+                "no MAP refinement (polish=False)")
+        msg = (f"Gauss-Newton inside activation regions from {len(runs)} quasi-random start(s) ({len(keep)} run to "
+               f"the end; best fit ||G(z) - x||^2 = {f:.4g}), least squares in the final activation "
+               f"pattern, {then}: max |G(z) - x| = {float(np.max(np.abs(G.forward_unchecked(z) - x))):.3g} > tol x "
                f"max|x| = {D:.3g}; a local fit, not a certified optimum.")
         top = G.layers[-1]
         if not (top.activation.has_inactive_region or top.activation.is_identity):

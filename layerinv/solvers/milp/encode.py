@@ -19,7 +19,9 @@ from .model import INF, Model
 @dataclass
 class Target:
     """What the output must satisfy: ``mode`` "box" (``lo <= u <= hi`` on the output pre-activation)
-    or "norm" (``|y - x| <= t`` or ``<= e``; sigmoid / tanh outputs to first order, see :func:`output_rows`)."""
+    or "norm" (``|y - x| <= t`` or ``<= e``; sigmoid / tanh outputs to first order, see :func:`output_rows`,
+    or, with ``relaxed`` (an l1 budget on a sigmoid / tanh output), by the sound outer relaxation of
+    :func:`relaxed_l1`)."""
 
     mode: str
     x: np.ndarray
@@ -28,19 +30,92 @@ class Target:
     lo: np.ndarray = None
     hi: np.ndarray = None
     empty: np.ndarray = None    # mode "box": entries whose interval misses the activation's range
+    relaxed: dict = None        # mode "norm" with a budget on a smooth output: relaxed_l1's rows
+
+    @property
+    def first_order(self):
+        """Whether the model's output rows are a first-order approximation (its optimum or infeasibility
+        says nothing certain about the true G)."""
+        return self.mode == "norm" and self.relaxed is None and self.smooth
+
+    smooth: bool = False        # the output activation is sigmoid / tanh (not piecewise linear)
+    gn: bool = False            # polish this target's points by Gauss-Newton too (smooth outputs)
+
+
+_U = np.finfo(np.float64).eps / 2
+_WIDEN = 1e-12  # relative outward widening of a computed logit / atanh (accurate to a few ulps)
+
+
+def outer_inverse(act, lo, hi):
+    """``act^-1([lo, hi])`` rounded outward: ``(u_lo, u_hi, empty)`` containing the exact preimage of the
+    exact interval (``lo`` / ``hi`` are moved one ulp outward first: they were rounded when formed).
+    Piecewise-linear activations are inverted as they are (their inverse rows are exact up to rounding
+    far below HiGHS's tolerance)."""
+    if act.piecewise_linear:
+        return act.inverse_interval(lo, hi)
+    ul, uh, empty = act.inverse_interval(np.nextafter(lo, -INF), np.nextafter(hi, INF))
+    with np.errstate(invalid="ignore"):
+        ul = np.where(np.isfinite(ul), ul - _WIDEN * np.abs(ul) - 1e-300, ul)
+        uh = np.where(np.isfinite(uh), uh + _WIDEN * np.abs(uh) + 1e-300, uh)
+    return ul, uh, empty
+
+
+def least_slope(act, a, b):
+    """A lower bound on ``act'`` over ``[a, b]`` elementwise (sigmoid / tanh: ``act'`` is unimodal with its
+    peak at 0, so the least slope is at an end; computed as ``c / cosh^2``, accurate to a few ulps, and
+    shrunk by a relative 1e-12). 0 where an end is infinite."""
+    with np.errstate(over="ignore"):
+        if act.name == "sigmoid":
+            f = lambda u: 0.25 / np.cosh(0.5 * u) ** 2  # noqa: E731
+        else:
+            f = lambda u: 1.0 / np.cosh(u) ** 2  # noqa: E731
+        m = np.minimum(f(a), f(b)) * (1.0 - _WIDEN)
+    return np.where(np.isfinite(a) & np.isfinite(b), m, 0.0)
+
+
+def relaxed_l1(act, x, eps):
+    """Rows of a sound outer relaxation of ``sum_j |act(u_j) - x_j| <= eps`` for a sigmoid / tanh output.
+
+    Every such u has ``|act(u_j) - x_j| <= eps`` for each j, i.e. ``u_j`` in ``[lo_j, hi_j] =
+    act^-1([x_j - eps, x_j + eps])`` (rounded outward). With ``u*_j = act^-1(x_j)`` in ``[s_lo, s_hi]``
+    (rounded outward) the mean-value theorem gives ``|act(u_j) - x_j| >= m_lo (s_lo - u_j)`` and
+    ``>= m_hi (u_j - s_hi)``, ``m_lo`` / ``m_hi`` lower bounds on the slope over ``[lo, s_hi]`` /
+    ``[s_lo, hi]``. Entries of x outside the open range get ``e_j >= dist(x_j, range)`` instead. So
+    ``e_j`` meeting these rows with ``sum e <= eps`` exist for every z that meets the budget:
+    infeasibility of the relaxation proves that none does.
+
+    Returns a dict with ``lo``, ``hi``, ``s_lo``, ``s_hi``, ``m_lo``, ``m_hi``, ``floor`` (each (n,)) and
+    ``empty`` (entries whose interval misses the range: then nothing meets the budget)."""
+    lo, hi, empty = outer_inverse(act, x - eps, x + eps)
+    a, b = act.range
+    inside = (x > a) & (x < b)
+    s_lo, s_hi, _ = outer_inverse(act, np.where(inside, x, 0.0), np.where(inside, x, 0.0))
+    m_lo = np.where(inside, least_slope(act, lo, s_hi), 0.0)
+    m_hi = np.where(inside, least_slope(act, s_lo, hi), 0.0)
+    floor = np.where(inside, 0.0, np.maximum(a - x, x - b) * (1.0 - 4 * _U))
+    return dict(lo=lo, hi=hi, s_lo=np.where(inside, s_lo, 0.0), s_hi=np.where(inside, s_hi, 0.0), m_lo=m_lo,
+                m_hi=m_hi, floor=np.maximum(floor, 0.0), empty=empty)
 
 
 def make_target(act, x, objective, eps, tol):
-    """The :class:`Target` for output activation ``act`` and the absolute tolerance / budget it uses."""
+    """The :class:`Target` for output activation ``act`` and the absolute tolerance / budget it uses.
+
+    The interval forms ("exact", "linf" with eps) are exact for every monotone output (sigmoid / tanh:
+    the interval is rounded outward). "l1" with eps on a sigmoid / tanh output is a sound outer
+    relaxation (:func:`relaxed_l1`); the minimisations on such outputs are first order (``first_order``)."""
     scale = float(np.max(np.abs(x), initial=0.0))
+    smooth = not act.piecewise_linear
     if objective == "exact":
         delta = tol * scale if scale > 0 else tol
-        lo, hi, empty = act.inverse_interval(x - delta, x + delta)
-        return Target("box", x, lo=lo, hi=hi, empty=empty), delta
+        lo, hi, empty = outer_inverse(act, x - delta, x + delta)
+        return Target("box", x, lo=lo, hi=hi, empty=empty, smooth=smooth), delta
     if eps is not None and objective == "linf":
-        lo, hi, empty = act.inverse_interval(x - eps, x + eps)
-        return Target("box", x, lo=lo, hi=hi, empty=empty), eps
-    return Target("norm", x, norm=objective, budget=eps), eps
+        lo, hi, empty = outer_inverse(act, x - eps, x + eps)
+        return Target("box", x, lo=lo, hi=hi, empty=empty, smooth=smooth), eps
+    if eps is not None and smooth:
+        rel = relaxed_l1(act, x, eps)
+        return Target("norm", x, norm=objective, budget=eps, empty=rel["empty"], relaxed=rel, smooth=True), eps
+    return Target("norm", x, norm=objective, budget=eps, smooth=smooth), eps
 
 
 def output_rows(act, x, M, off):
@@ -105,6 +180,17 @@ def encode(layers, target, R, bounds, *, relax=False):
     if target.mode == "box":
         model.rows(target.lo - b, target.hi - b, (prev, W))
         unstable.append(np.arange(0))
+        return enc
+    if target.relaxed is not None:  # l1 budget on a sigmoid / tanh output: the sound outer relaxation
+        rel, n = target.relaxed, top.n_out
+        unstable.append(np.arange(0))
+        model.rows(rel["lo"] - b, rel["hi"] - b, (prev, W))
+        e = model.cols(rel["floor"], INF)
+        idx = np.arange(n)
+        model.rows(rel["m_lo"] * (rel["s_lo"] - b), INF, (prev, rel["m_lo"][:, None] * W), (e, np.ones(n)))
+        model.rows(-INF, rel["m_hi"] * (rel["s_hi"] - b), (prev, rel["m_hi"][:, None] * W), (e[idx], -np.ones(n)))
+        model.rows(-INF, target.budget, (e, np.ones((1, n))))
+        enc.obj = e
         return enc
     # min-norm forms: y = act(u) (sigmoid / tanh: weighted pre-activation residual)
     act = top.activation

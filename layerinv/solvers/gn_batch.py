@@ -1,0 +1,251 @@
+"""Gauss–Newton on many rows at once: auto's polish for every image and every start of a batch.
+
+:func:`gn_rows` runs, for each row r of a stack, the Gauss–Newton iteration of
+:func:`.gauss_newton.gauss_newton` (``shift="fit"``, ``op=None``) on
+``f_r(z) = ||G(z) - y_r||^2 + lam_r ||z||^2`` from ``z0_r``. Every decision (step accepted, step
+halved, row stopped) is taken row by row, elementwise on the stack, so a row's iterates do not depend
+on the other rows: the single-image path calls the same kernel with the starts of one image, a batch
+with the starts of all its images, and both give the same z (up to the rounding of stacked BLAS
+products, far below 1e-10 relative). Rows that have stopped leave the stack; the others go on.
+
+:func:`gauss_newton_map_many` is auto's fit-then-MAP refinement (:func:`.gauss_newton.gauss_newton_map`)
+for many images, each with its own starts, with both phases run as one stack.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import all_dense
+
+__all__ = ["gn_rows", "gauss_newton_map_many"]
+
+#: Rows per stacked Jacobian block (a block holds rows x n x k doubles: 256 x 784 x 20 x 8 B = 32 MB).
+BLOCK = 256
+
+
+def _fit_rows(G, Z, Y, lam):
+    """``||G(z_r) - y_r||^2 + lam_r ||z_r||^2`` for the rows of Z (R, k), Y (R, n), lam (R,)."""
+    r = G.forward_unchecked(Z) - Y
+    return np.einsum("ij,ij->i", r, r) + lam * np.einsum("ij,ij->i", Z, Z)
+
+
+def _normal_rows(G, Z, Y, lam, Ws):
+    """The shifted normal equations of every row: ``M`` (R, k, k) and ``rhs`` (R, k) with
+    ``M = J^T J + lam I + 1e-12 (tr(J^T J) / k + 1e-300) I``, ``rhs = J^T (y - G(z)) - lam z`` and J the
+    Jacobian of G at z_r on z_r's activation region."""
+    R, k = Z.shape
+    M = np.empty((R, k, k))
+    rhs = np.empty((R, k))
+    eye = np.eye(k)
+    for s in range(0, R, BLOCK):
+        e = min(s + BLOCK, R)
+        if Ws is not None:
+            JtJ, Jtr = _gram_dense_rows(G, Z[s:e], Y[s:e], Ws)
+        else:
+            from .gauss_newton import jacobian
+
+            pairs = [jacobian(G, z) for z in Z[s:e]]
+            F, J = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+            Jt = J.transpose(0, 2, 1)
+            JtJ, Jtr = np.matmul(Jt, J), np.matmul(Jt, (Y[s:e] - F)[:, :, None])[:, :, 0]
+        tr = np.trace(JtJ, axis1=1, axis2=2)
+        lb = lam[s:e, None, None]
+        M[s:e] = (JtJ + lb * eye) + (1e-12 * (tr / k + 1e-300))[:, None, None] * eye
+        rhs[s:e] = Jtr - lam[s:e, None] * Z[s:e]
+    return M, rhs
+
+
+def _gram_dense_rows(G, Z, Y, Ws):
+    """``(J^T J, J^T (y - G(z)))`` per row (shapes (R, k, k), (R, k)) for an all-dense net. The hidden
+    layers' Jacobians ``A`` (R, n_{L-1}, k) are stacked; the output layer's rows enter only where the
+    output's slope is nonzero (a ReLU output zeroes most rows of an MNIST image): those rows of W are
+    gathered row by row, so the cost follows the active outputs, and each row's products have shapes
+    of that row alone."""
+    h, A = Z, None
+    for L, W in zip(G.layers[:-1], Ws[:-1]):
+        u = L.affine(h)
+        d = L.activation.derivative(u)
+        A = W[None, :, :] * d[:, :, None] if A is None else np.matmul(W, A) * d[:, :, None]
+        h = L.activation(u)
+    top, Wt = G.layers[-1], Ws[-1]
+    u = top.affine(h)
+    d = top.activation.derivative(u)
+    res = Y - top.activation(u)
+    R, k = Z.shape
+    JtJ, Jtr = np.zeros((R, k, k)), np.zeros((R, k))
+    unit = bool(np.all((d == 0.0) | (d == 1.0)))  # ReLU: the gathered rows need no scaling
+    rr, cc = np.nonzero(d)
+    cuts = np.searchsorted(rr, np.arange(R + 1))
+    for b in range(R):
+        on = cc[cuts[b]:cuts[b + 1]]
+        if on.size == 0:
+            continue
+        Wg = Wt[on] if unit else Wt[on] * d[b, on, None]
+        J = Wg if A is None else Wg @ A[b]
+        JtJ[b] = J.T @ J
+        Jtr[b] = J.T @ res[b, on]
+    return JtJ, Jtr
+
+
+def _solve_rows(M, rhs):
+    """``M_r^{-1} rhs_r`` per row; a row whose matrix is singular gets NaN (and stops)."""
+    try:
+        return np.linalg.solve(M, rhs[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        out = np.full(rhs.shape, np.nan)
+        for r in range(len(M)):
+            try:
+                out[r] = np.linalg.solve(M[r], rhs[r])
+            except np.linalg.LinAlgError:
+                pass
+        return out
+
+
+def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20):
+    """Gauss–Newton with line search on every row independently.
+
+    Row r lowers ``||G(z) - Y[r]||^2 + lam[r] ||z||^2`` from ``Z0[r]`` exactly as
+    :func:`.gauss_newton.gauss_newton` with ``shift="fit"`` does: solve the shifted normal equations
+    of z's activation region for the step, halve it (at most ``halvings`` times) until the objective
+    decreases, stop when no step decreases it, when the decrease is at most ``rtol * f``, when f is 0,
+    or after ``steps`` iterations.
+
+    Parameters
+    ----------
+    G : ReLUNet
+    Y : ndarray, shape (R, n)
+        Target of each row (rows of one image repeat it; a broadcast view is fine).
+    Z0 : ndarray, shape (R, k)
+        Finite starting latents.
+    lam : ndarray, shape (R,)
+        Weight of ``||z||^2`` per row.
+
+    Returns
+    -------
+    Z : ndarray, shape (R, k)
+    F : ndarray, shape (R,)
+        Objective at Z (never above the objective at Z0).
+    iterations : ndarray of int, shape (R,)
+    """
+    Z = np.array(Z0, dtype=np.float64, copy=True)
+    R = Z.shape[0]
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), (R,))
+    iters = np.zeros(R, dtype=np.int64)
+    if R == 0:
+        return Z, np.zeros(0), iters
+    Ws = [L.weight for L in G.layers] if all_dense(G) else None
+    F = _fit_rows(G, Z, Y, lam)
+    act = np.arange(R)
+    for it in range(1, steps + 1):
+        if act.size == 0:
+            break
+        iters[act] = it
+        Za, Ya, la, fa = Z[act], Y[act], lam[act], F[act]
+        M, rhs = _normal_rows(G, Za, Ya, la, Ws)
+        step = _solve_rows(M, rhs)
+        ok = np.all(np.isfinite(step), axis=1)  # a singular system ends the row (the single path's break)
+        alpha = np.ones(act.size)
+        cand_z, cand_f = np.empty_like(Za), np.full(act.size, np.nan)
+        accepted = np.zeros(act.size, dtype=bool)
+        pend = np.flatnonzero(ok)
+        for _ in range(halvings):
+            if pend.size == 0:
+                break
+            zc = Za[pend] + alpha[pend, None] * step[pend]
+            fc = _fit_rows(G, zc, Ya[pend], la[pend])
+            win = fc < fa[pend]
+            hit = pend[win]
+            cand_z[hit], cand_f[hit], accepted[hit] = zc[win], fc[win], True
+            pend = pend[~win]
+            alpha[pend] *= 0.5
+        acc = np.flatnonzero(accepted)
+        rows = act[acc]
+        decrease = fa[acc] - cand_f[acc]
+        Z[rows], F[rows] = cand_z[acc], cand_f[acc]
+        go_on = ~((decrease <= rtol * np.maximum(F[rows], 1e-300)) | (F[rows] == 0.0))
+        act = rows[go_on]
+    return Z, F, iters
+
+
+#: Objectives within this fraction of the lowest count as tied: the first such candidate wins (rounding,
+#: which differs between a stack of one image and of many, never decides between equal fits).
+TIE_RTOL = 1e-10
+
+
+def _first_best(f):
+    """Index of the first entry of ``f`` within ``TIE_RTOL`` (relative) of its minimum."""
+    fmin = np.min(f)
+    return int(np.flatnonzero(f <= fmin + TIE_RTOL * abs(fmin))[0]) if np.isfinite(fmin) else int(np.argmin(f))
+
+
+def _tie_order(f):
+    """Indices of ``f`` by increasing value, where entries within ``TIE_RTOL`` of the lowest one left
+    count as equal and keep their order: repeatedly the first near-lowest entry."""
+    left, out = list(range(len(f))), []
+    while left:
+        j = left[_first_best(f[left])]
+        out.append(j)
+        left.remove(j)
+    return np.asarray(out, dtype=np.int64)
+
+
+def gauss_newton_map_many(G, X, starts, *, lam="auto", keep=3):
+    """:func:`.gauss_newton.gauss_newton_map` for many images in one stack.
+
+    Parameters
+    ----------
+    G : ReLUNet
+    X : ndarray, shape (N, n)
+        The observations.
+    starts : list of N ndarrays, each of shape (S_i, k)
+        Starting latents of each image (non-finite rows are skipped).
+    lam : "auto" or float
+        ``"auto"``: per image ``RSS / (n - k)`` of its best fit.
+    keep : int
+        The MAP phase starts from the ``keep`` best fits and from the image's first start.
+
+    Returns
+    -------
+    list of N tuples ``(z, f, index_of_winning_start, iterations, lam)`` (``(None, inf, -1, 0, 0.0)``
+    for an image without a finite start).
+    """
+    N = len(starts)
+    img, idx, rows = [], [], []
+    for i, S in enumerate(starts):
+        S = np.asarray(S, dtype=np.float64)
+        fin = np.flatnonzero(np.all(np.isfinite(S), axis=1))
+        img.extend([i] * fin.size)
+        idx.extend(fin.tolist())
+        rows.append(S[fin])
+    img, idx = np.asarray(img, dtype=np.int64), np.asarray(idx, dtype=np.int64)
+    Z1, F1, I1 = gn_rows(G, X[img], np.concatenate(rows) if rows else np.zeros((0, G.k)), np.zeros(img.size))
+    out = [None] * N
+    img2, cand, lam2, origin = [], [], [], []
+    for i in range(N):
+        sel = np.flatnonzero(img == i)
+        if sel.size == 0:
+            out[i] = (None, np.inf, -1, 0, 0.0)
+            continue
+        order = sel[_tie_order(F1[sel])]  # by objective, ties (to TIE_RTOL) in start order
+        total = int(I1[sel].sum())
+        lam_i = F1[order[0]] / max(X.shape[1] - G.k, 1) if lam == "auto" else lam
+        if lam_i <= 0:
+            out[i] = (Z1[order[0]], float(F1[order[0]]), int(idx[order[0]]), total, 0.0)
+            continue
+        top = order[:keep]
+        z_first = np.asarray(starts[i][0], dtype=np.float64)  # the first start too, so f <= its objective
+        mine = list(Z1[top]) + ([z_first] if np.all(np.isfinite(z_first)) else [])
+        cand.extend(mine)
+        origin.append((i, [int(idx[t]) for t in top], total, float(lam_i)))
+        img2.extend([i] * len(mine))
+        lam2.extend([lam_i] * len(mine))
+    if origin:
+        img2 = np.asarray(img2, dtype=np.int64)
+        Z2, F2, I2 = gn_rows(G, X[img2], np.stack(cand), np.asarray(lam2, dtype=np.float64))
+        for i, top_idx, total, lam_i in origin:
+            sel = np.flatnonzero(img2 == i)
+            j = _first_best(F2[sel])
+            r = sel[j]
+            out[i] = (Z2[r], float(F2[r]), top_idx[j] if j < len(top_idx) else 0, total + int(I2[sel].sum()),
+                      lam_i)
+    return out
