@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .linear_maps import DENSE_LIMIT
+from .lp import sparse
 from .lp.kernels import lstsq, solve_exact, solve_linf
-from .lp.system import _U, LayerSystem, build_system, dual_bound
+from .lp.system import _U, LayerSystem, build_system, dual_bound, layer_matrix, too_big
 from .network import Layer
 
 __all__ = ["Certificate", "LayerCertificate", "FitBound", "fit_lower_bound"]
@@ -180,8 +180,9 @@ def _layer_of(G, i, observed):
     return L
 
 
-def prove(G, x, layer, atol, *, rtol=None, observed=None, time_limit=None):
+def prove(G, x, layer, atol, *, rtol=None, observed=None, time_limit=None, dual=True):
     """Try to prove, at ``layer``, that no z has ``||G(z) - x||_inf <= atol`` (on the observed rows).
+    ``dual=False``: only the range proof, which needs no dense rows of ``layer`` (a sparse one).
 
     Returns ``(certificate or None, S, a, outcome)``: ``S`` the allowance carried to the layer's
     target ``a``, ``outcome`` the layer's solve at tolerance S (its ``h`` is a point within the
@@ -197,6 +198,8 @@ def prove(G, x, layer, atol, *, rtol=None, observed=None, time_limit=None):
     if bad.size:
         cert = LayerCertificate(layer, "range", tols, G, x, rows=bad, observed=observed, rtol=rtol, atol=atol)
         return (cert if cert.check() else None), S, a, None
+    if not dual:  # the range proof only
+        return None, S, a, None
     system = claim_system(L, a, S, nonneg)
     out = solve_exact(system, S, time_limit=time_limit)
     if out.status != "infeasible" or out.bound is None:
@@ -442,24 +445,23 @@ def fit_lower_bound(G, x, *, steps=8, gap_tol=0.0, time_limit=None):
         Absolute: accept the least-squares point of a step without an LP when its certified bracket
         on ``t(s)`` is this narrow (0: always solve the LP; see :func:`layerinv.lp.kernels.solve_linf`).
     time_limit : float, optional
-        Seconds per LP (HiGHS fallback).
+        Seconds per LP (HiGHS fallback). Above ``linear_maps.DENSE_LIMIT`` entries the top layer's LP is
+        solved on sparse rows (:mod:`layerinv.lp.sparse`), with the same rigorous ``dual_bound``.
 
     Returns
     -------
     FitBound
         ``(bound, threshold, radius)``: no z has ``max_j |G(z)_j - x_j| < bound``.
     """
-    x = G.check_output(x)
-    if x.ndim != 1:
+    if (x := G.check_output(x)).ndim != 1:
         raise ValueError(f"x must be a single observation of shape ({G.n},); got {x.shape}.")
     act = G.layers[-1].activation
     if not (act.has_inactive_region or act.is_identity):
         raise ValueError(f"fit_lower_bound needs a ReLU output layer (or an identity one); G's is {act.name!r}.")
     top = G.layers[-1]
-    if top.n_out * top.n_in > DENSE_LIMIT:
-        raise ValueError(f"fit_lower_bound solves the top layer's LP on its dense rows and needs at most "
-                         f"linear_maps.DENSE_LIMIT = {DENSE_LIMIT:,} entries; G's top layer has {top.n_out} x "
-                         f"{top.n_in} = {top.n_out * top.n_in:,}.")
+    if why := (sparse.too_large(top) if too_big(top) else ""):
+        raise ValueError(f"fit_lower_bound solves the top layer's LP, on sparse rows above linear_maps.DENSE_LIMIT "
+                         f"entries; G's top layer ({top.n_out} x {top.n_in}) is too large: {why}.")
     return fit_lower_bound_unchecked(G, x, steps=steps, gap_tol=gap_tol, time_limit=time_limit)
 
 
@@ -468,9 +470,10 @@ def fit_lower_bound_unchecked(G, x, *, steps=8, gap_tol=0.0, time_limit=None):
     activation ReLU or identity), for internal callers such as ``compress``."""
     L = G.layers[-1]
     nonneg = G.depth > 1 and G.layers[-2].activation.nonnegative
+    W = layer_matrix(L)  # dense, or CSR above linear_maps.DENSE_LIMIT (the same certified dual bound)
 
     def lower(s):  # certified lower bound on t(s), and its radius
-        out = solve_linf(build_system(L, x, s, nonneg), gap_tol=gap_tol, time_limit=time_limit)
+        out = solve_linf(build_system(L, x, s, nonneg, W), gap_tol=gap_tol, time_limit=time_limit)
         radius = out.bound.radius if out.bound is not None else np.nan
         return (max(float(out.lower), 0.0) if np.isfinite(out.lower) else 0.0), radius
 

@@ -9,6 +9,10 @@ recomputes every constraint itself, and calls HiGHS only when the fast answer ca
   ``[lower, upper]`` on the optimum is narrower than ``gap_tol``; otherwise solve the LP.
 
 Nothing here trusts a solver: the objective, the violation and the bound are recomputed.
+
+A system with sparse rows (a layer above ``linear_maps.DENSE_LIMIT`` entries) takes the same steps
+with the sparse least squares and the HiGHS forms of :mod:`layerinv.lp.sparse` (no interior point:
+it is dense); its answers go through the same checks.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import time
 import numpy as np
 from scipy.linalg import blas, lapack
 
+from . import sparse
 from .highs import solve_lp
 from .ipm import ipm_l1, ipm_linf
 from .solution import LayerSolution
@@ -65,22 +70,27 @@ def full_rank(M):
     return bool(d.min() ** 2 >= _COND * d.max() ** 2)
 
 
-def _fast_point(system):
+def _fast_point(system, time_limit=None):
     """Least-squares point on the equation rows, clipped to h >= 0 where needed.
 
     Also returns the noise floor of h: for an input that must be >= 0, the most negative
     unclipped entry is pure noise (its true value is 0), an estimate of how wrong h's small
-    entries may be; the layer below uses it in its activity threshold.
+    entries may be; the layer below uses it in its activity threshold. The last value says
+    whether the equation rows pin h (full column rank shown).
     """
-    sol = lstsq(system.M_E, system.c_E)
-    if sol is None:
-        return None, None, 0.0
-    h, r = sol
+    if system.sparse:
+        h, r, unique = sparse.fast_point(system, time_limit)
+    else:
+        sol = lstsq(system.M_E, system.c_E)
+        h, r = (None, None) if sol is None else sol
+        unique = sol is not None
+    if h is None:
+        return None, None, 0.0, False
     floor = 0.0
     if system.nonneg:
         floor = max(-float(np.min(h)), 0.0)
         h = np.maximum(h, 0.0)
-    return h, r, floor
+    return h, r, floor, unique
 
 
 # ---------------------------------------------------------------------------------- HiGHS forms
@@ -189,6 +199,10 @@ def solve_layer_lp(system, norm, *, time_limit=None, feas_tol=1e-9, budget=None,
     held to). When HiGHS then stops on its work budget (status ``"time_limit"``), the better of the
     two points is returned, still ``"time_limit"``.
     """
+    if system.sparse:  # no dense interior point: HiGHS on the sparse form
+        out = _highs_layer_lp(system, norm, time_limit, feas_tol, budget)
+        out.message = f"sparse LP, {out.message}"
+        return out
     res = (ipm_linf if norm == "linf" else ipm_l1)(system, h0=h0)
     fallback = None
     if res.h is not None and np.all(np.isfinite(res.h)):
@@ -222,9 +236,16 @@ def solve_layer_lp(system, norm, *, time_limit=None, feas_tol=1e-9, budget=None,
 
 def _highs_layer_lp(system, norm, time_limit, feas_tol, budget=None):
     """Run the LP for ``norm`` with HiGHS and check its answer; returns a :class:`LayerSolution`."""
-    form = highs_linf if norm == "linf" else highs_l1
-    h, sol, cands = form(system, budget, time_limit)
+    if system.sparse:
+        form = sparse.linf_lp if norm == "linf" else sparse.l1_lp
+        h, sol, cands, feas_tol = form(system, budget, time_limit, feas_tol)  # judged at HiGHS's own tolerance
+    else:
+        form = highs_linf if norm == "linf" else highs_l1
+        h, sol, cands = form(system, budget, time_limit)
     bound = _best_bound(system, cands, norm) if budget is None else None
+    if system.sparse and bound is not None and h is not None and np.all(np.isfinite(h)):
+        # HiGHS's duals may be loose (tolerance 1e-7): never state a bound on a region that misses the LP's own point
+        bound = dual_bound(system, bound.y_E, bound.y_I, norm, radius=max(bound.radius, _radius_covering(h)))
     lower = bound.value if bound is not None else -np.inf
     if sol.status == "time_limit":
         if h is None:
@@ -266,20 +287,19 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
     is a certified lower bound above ``delta``), or ``"failed"`` / ``"time_limit"``.
     """
     t0 = time.perf_counter()
-    h, r, floor = _fast_point(system)
-    unique = h is not None
+    h, r, floor, unique = _fast_point(system, time_limit)
     if h is not None:
         value = system.linf_value(h)
         if value <= delta:
-            return LayerSolution(h, "exact", value, 0.0, None, "lstsq", value, True,
+            return LayerSolution(h, "exact", value, 0.0, None, "lstsq", value, unique,
                                  seconds=time.perf_counter() - t0, extra={"floor": floor})
         bound = residual_bound(system, r, "linf", _radius_covering(h))
         if bound.value > delta:
-            return LayerSolution(h, "infeasible", value, bound.value, bound, "lstsq", value, True,
+            return LayerSolution(h, "infeasible", value, bound.value, bound, "lstsq", value, unique,
                                  f"the equation rows alone cannot be met within {delta:.3g}: every h (with "
                                  f"||h||_inf <= {bound.radius:.3g}) leaves a residual >= {bound.value:.3g}.",
                                  time.perf_counter() - t0)
-    out = solve_layer_lp(system, "linf", time_limit=time_limit, feas_tol=feas_tol, h0=h)
+    out = solve_layer_lp(system, "linf", time_limit=_rest(time_limit, t0), feas_tol=feas_tol, h0=h)
     out.unique = unique
     out.extra["floor"] = floor
     out.seconds = time.perf_counter() - t0
@@ -302,6 +322,11 @@ def solve_exact(system, delta, *, time_limit=None, feas_tol=1e-9):
     return out
 
 
+def _rest(time_limit, t0):
+    """What is left of ``time_limit`` seconds since ``t0`` (None: no limit; at least 1 ms)."""
+    return None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 1e-3)
+
+
 def _radius_covering(h):
     """A radius for the least-squares bound that covers the least-squares point itself."""
     return 10.0 * max(1.0, float(np.max(np.abs(h))))
@@ -309,21 +334,20 @@ def _radius_covering(h):
 
 def _solve_noisy(system, norm, eps, gap_tol, time_limit, feas_tol):
     t0 = time.perf_counter()
-    h, r, floor = _fast_point(system)
-    unique = h is not None
+    h, r, floor, unique = _fast_point(system, time_limit)
     extra = {"floor": floor}
     if h is not None and eps is None:
         upper = system.value(h, norm)
         bound = residual_bound(system, r, norm, _radius_covering(h))
         if upper - bound.value <= gap_tol:
-            return LayerSolution(h, "bracket", upper, bound.value, bound, "lstsq", 0.0, True,
+            return LayerSolution(h, "bracket", upper, bound.value, bound, "lstsq", 0.0, unique,
                                  f"certified bracket [{bound.value:.3g}, {upper:.3g}] (gap <= {gap_tol:.2g}).",
                                  time.perf_counter() - t0, extra=extra)
     if h is not None and eps is not None and system.value(h, norm) <= eps:
-        return LayerSolution(h, "feasible", system.value(h, norm), -np.inf, None, "lstsq", 0.0, True,
+        return LayerSolution(h, "feasible", system.value(h, norm), -np.inf, None, "lstsq", 0.0, unique,
                              f"the least-squares point meets the budget {eps:g}.", time.perf_counter() - t0,
                              extra=extra)
-    lp = {"time_limit": time_limit, "feas_tol": feas_tol, "h0": h}
+    lp = {"time_limit": _rest(time_limit, t0), "feas_tol": feas_tol, "h0": h}
     out = solve_layer_lp(system, norm, budget=eps, **lp)
     if out.status == "infeasible" and not (out.bound is not None and out.lower > eps):
         opt = solve_layer_lp(system, norm, **lp)  # certify with the min-objective LP's dual

@@ -22,6 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
+
+from .. import linear_maps
 
 _U = np.finfo(np.float64).eps / 2  # unit round-off
 
@@ -71,6 +74,12 @@ class LayerSystem:
     def n_in(self):
         return (self._M if self._M is not None else self.M_E).shape[1]
 
+    @property
+    def sparse(self):
+        """True when the rows are ``scipy.sparse`` matrices (a layer above ``linear_maps.DENSE_LIMIT``:
+        the kernels then use :mod:`layerinv.lp.sparse`)."""
+        return sp.issparse(self._M if self._M is not None else self.M_E)
+
     def residuals(self, h):
         """``(M_E h - c_E, M_I h - c_I)``."""
         if self._M is not None:
@@ -104,19 +113,37 @@ class LayerSystem:
         return float(max(np.max(np.abs(self.c_E), initial=0.0), np.max(np.abs(self.c_I), initial=0.0), 1e-300))
 
 
-def build_system(layer, a, threshold, nonneg):
+def too_big(layer):
+    """Whether ``layer``'s map has more than ``linear_maps.DENSE_LIMIT`` entries (its rows are then
+    kept sparse and its problem goes to :mod:`layerinv.lp.sparse`)."""
+    return layer.n_out * layer.n_in > linear_maps.DENSE_LIMIT
+
+
+def layer_matrix(layer):
+    """``layer``'s matrix: the dense ``layer.weight``, or a CSR matrix (memory ~ its nonzeros) when
+    :func:`too_big`."""
+    return layer.linear.to_sparse().tocsr() if too_big(layer) else layer.weight
+
+
+def build_system(layer, a, threshold, nonneg, matrix=None):
     """Build the :class:`LayerSystem` of ``layer`` for target ``a`` (shape (n_out,)).
 
     ``threshold`` decides which rows of an activation with an inactive region (ReLU) are
     equations (``a_j > threshold``); the other activations give equation rows only, scaled into
-    output units by :meth:`~layerinv.activations.Activation.equation_rows`.
+    output units by :meth:`~layerinv.activations.Activation.equation_rows`. ``matrix`` (optional):
+    :func:`layer_matrix` of ``layer``, when the caller already holds it; the rows are sparse for a
+    layer above ``linear_maps.DENSE_LIMIT`` entries.
     """
     act = layer.activation
-    W, b = layer.weight, layer.bias
+    W, b = (layer_matrix(layer) if matrix is None else matrix), layer.bias
     if act.has_inactive_region:
         mask = a > threshold
         return LayerSystem.from_rows(W, a - b, np.flatnonzero(mask), np.flatnonzero(~mask), nonneg)
     d, c = act.equation_rows(a, b)
+    if sp.issparse(W):
+        M = W if d is None else sp.csr_matrix(sp.diags(d) @ W)
+        return LayerSystem(M, c, sp.csr_matrix((0, W.shape[1])), np.zeros(0), np.arange(W.shape[0]),
+                           np.arange(0), nonneg)
     M = W if d is None else W * d[:, None]
     return LayerSystem(np.ascontiguousarray(M), c, np.zeros((0, W.shape[1])), np.zeros(0),
                        np.arange(W.shape[0]), np.arange(0), nonneg)
@@ -152,7 +179,8 @@ def dual_bound(system, y_E, y_I, norm, radius=None):
     m = y_E.size + y_I.size
     gamma = (m + 2) * _U / (1 - (m + 2) * _U)
     g = system.M_E.T @ y_E + system.M_I.T @ y_I
-    g_err = gamma * (np.abs(system.M_E).T @ np.abs(y_E) + np.abs(system.M_I).T @ np.abs(y_I)) + 1e-300
+    # abs() rather than np.abs: the same array for dense rows, a sparse matrix for sparse ones
+    g_err = gamma * (abs(system.M_E).T @ np.abs(y_E) + abs(system.M_I).T @ np.abs(y_I)) + 1e-300
     s = float(y_E @ system.c_E + y_I @ system.c_I)
     s_err = gamma * float(np.abs(y_E) @ np.abs(system.c_E) + y_I @ np.abs(system.c_I))
     if system.nonneg:  # h >= 0: only the negative part of g can lower g.h

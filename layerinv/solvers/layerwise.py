@@ -1,4 +1,11 @@
-"""The layer-by-layer scheme: invert the last layer, then the one below, down to z."""
+"""The layer-by-layer scheme: invert the last layer, then the one below, down to z.
+
+A layer above ``linear_maps.DENSE_LIMIT`` entries (a convolution) is solved on its sparse rows
+(:mod:`layerinv.lp.sparse`, through the same kernels and checks); one above
+``lp.sparse.SPARSE_NNZ_LIMIT`` nonzeros stops the pass, inconclusive. The proofs of
+:mod:`layerinv.certificate` need dense rows: an infeasible layer with a sparse layer at or above it
+yields no certificate, so no verdict about x (``inconclusive``).
+"""
 from __future__ import annotations
 
 import time
@@ -7,8 +14,9 @@ import numpy as np
 
 from ..certificate import is_global, prove
 from ..lp.kernels import solve_exact, solve_l1, solve_linf
-from ..lp.system import _U, build_system
-from ..linear_maps import DENSE_LIMIT, Dense
+from ..lp import sparse
+from ..lp.system import _U, build_system, too_big
+from ..linear_maps import Dense
 from ..network import Layer
 from ..result import LayerRecord, Result
 from ._common import all_dense, deadline, left, op_residual, relative_residual
@@ -98,17 +106,23 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
         top = Layer(G.layers[-1].weight[rows], G.layers[-1].bias[rows], G.layers[-1].activation)
     else:
         top = G.layers[-1].select(rows)
-    too_big = [i for i, L in enumerate(G.layers) if (top if i == G.depth - 1 else L).n_out * L.n_in > DENSE_LIMIT]
+    layers = [G.layers[i] if i < G.depth - 1 else top for i in range(G.depth)]
+    # the certificates need dense rows: no proof from layer i when a layer above it is sparse, and only the
+    # range proof (no rows of its own) when layer i itself is
+    provable = [None if any(too_big(L) for L in layers[i + 1:]) else ("range" if too_big(layers[i]) else "all")
+                for i in range(G.depth)]
+    if rows is not None and too_big(G.layers[-1]):  # the proofs would slice the dense rows of the observed outputs
+        provable = [None] * G.depth
     for i in range(G.depth - 1, -1, -1):
         if end is not None and i < G.depth - 1 and time.perf_counter() >= end:
             fail_status, fail_msg = "time_limit", f"time_limit ({time_limit:g} s) spent before layer {i}."
             break
         L = G.layers[i] if i < G.depth - 1 else top
-        if i in too_big:  # sound: no verdict about x from a layer we cannot solve
+        why = sparse.too_large(L) if too_big(L) else ""
+        if why:  # sound: no verdict about x from a layer we cannot solve
             fail_status = "inconclusive"
-            fail_msg = (f"layer {i} ({L.n_out} x {L.n_in} = {L.n_out * L.n_in:,} entries) is larger than the dense layer "
-                        f"kernel's limit linear_maps.DENSE_LIMIT = {DENSE_LIMIT:,}; the layer-wise {mode} pass stops "
-                        f"there (no claim about x). method='auto' inverts such nets in latent space.")
+            fail_msg = (f"layer {i} ({L.n_out} x {L.n_in}) is too large for the layer LP: {why}; the layer-wise "
+                        f"{mode} pass stops there (no claim about x). method='auto' inverts such nets in latent space.")
             break
         nonneg = i > 0 and G.layers[i - 1].activation.nonnegative
         scale = max(float(np.max(np.abs(a))), 1e-300)
@@ -116,7 +130,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             delta = tol * scale
             bad = L.activation.outside_range(a, delta)
             if bad.size:
-                verdict = _exact_failure(G, x, i, tol, rows, left(end),
+                verdict = _exact_failure(G, x, i, tol, rows, left(end), provable[i],
                                          f"{bad.size} entries of layer {i}'s target lie outside the range of its "
                                          f"{L.activation.name} output (e.g. entry {bad[0]} = {a[bad[0]]:.3g}; "
                                          f"tolerance {delta:.3g})")
@@ -143,15 +157,16 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             out = kernel(system, eps=layer_eps, gap_tol=gap_tol * scale, time_limit=left(end))
         records.append(_record(i, L, system, out, thr))
         if out.status == "infeasible" and mode == "exact":
-            verdict = _exact_failure(G, x, i, tol, rows, left(end), f"layer {i}: {out.message}")
+            verdict = _exact_failure(G, x, i, tol, rows, left(end), provable[i], f"layer {i}: {out.message}")
             if verdict[0] != "continue":
                 fail_status, fail_msg, certificate = verdict
                 break
             records[-1] = _record(i, L, system, verdict[1], thr, own=False)
             out = verdict[1]
         elif out.status == "infeasible":
-            if mode == "linf":  # top layer, fixed-eps form: the same proof with tolerance eps
-                certificate, _, _, pout = prove(G, x, i, eps, observed=rows, time_limit=left(end))
+            if mode == "linf" and provable[i]:  # top layer, fixed-eps form: the same proof with tolerance eps
+                certificate, _, _, pout = prove(G, x, i, eps, observed=rows, time_limit=left(end),
+                                                dual=provable[i] == "all")
                 if not is_global(certificate, pout):  # a region-limited bound proves nothing about x
                     certificate = None
             l1_sound = mode == "l1" and (L.activation.has_inactive_region or L.activation.is_identity)
@@ -178,8 +193,9 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
             contradiction = (i, out.lower)  # the input chosen above is not in this layer's range
         all_unique = all_unique and out.unique
         floor = out.extra.get("floor", 0.0)
+        wmax = sparse.max_abs_entry(L.linear) if too_big(L) else float(np.max(np.abs(L.weight)))
         rounding = 64 * _U * (float(np.max(np.abs(a))) + float(np.max(np.abs(L.bias), initial=0.0))) / max(
-            float(np.max(np.abs(L.weight))), 1e-300)
+            wmax, 1e-300)
         a = out.h
     info = {}
     if not all_dense(G):  # conv / sparse nets: which layers the layer-wise path pinned (dense nets unchanged)
@@ -223,7 +239,7 @@ def layerwise(G, x, mode, *, tol=1e-6, eps=None, gap_tol=1e-6, time_limit=None, 
     return Result(z, status, msg, residual, time.perf_counter() - t0, records, mode, None, info)
 
 
-def _exact_failure(G, x, i, tol, rows, time_limit, what):
+def _exact_failure(G, x, i, tol, rows, time_limit, provable, what):
     """Layer i has no input within its own tolerance of the recovered target. Decide what is proven.
 
     The user-level claim is about x: any z with ``||G(z) - x||_inf <= tol max|x|`` has layer i's output
@@ -232,8 +248,13 @@ def _exact_failure(G, x, i, tol, rows, time_limit, what):
     certificate); if they can, the returned point is within the allowance and the driver goes on
     (``("continue", outcome)``); otherwise nothing is proven (``"inconclusive"``).
     """
+    sparse_rows = (f"; this does not prove x is outside the range of G: layer {i} or a layer above it is larger "
+                   f"than linear_maps.DENSE_LIMIT (solved on sparse rows), and the proofs of layerinv.certificate "
+                   f"need dense rows there")
+    if provable is None:
+        return ("inconclusive", what + sparse_rows + ".", None)
     D = tol * max(float(np.max(np.abs(x))), 1e-300)
-    cert, S, _, out = prove(G, x, i, D, rtol=tol, observed=rows, time_limit=time_limit)
+    cert, S, _, out = prove(G, x, i, D, rtol=tol, observed=rows, time_limit=time_limit, dual=provable == "all")
     if is_global(cert, out):
         where = "" if cert.kind == "range" or cert.pinned else " within the region stated below"
         return ("infeasible", f"x is not in the range of G{where}: layer {i} proves it ({what}). {cert.describe()}",
@@ -247,6 +268,8 @@ def _exact_failure(G, x, i, tol, rows, time_limit, what):
         out.message = (f"no input within layer {i}'s own tolerance; one within the allowance {S:.3g} that the "
                        f"layers above leave its target ({what}).")
         return ("continue", out)
+    if provable != "all" and np.isfinite(S):
+        return ("inconclusive", what + sparse_rows + ".", None)
     why = ("the layers above do not pin its target" if not np.isfinite(S)
            else f"no proof holds for every target within the allowance {S:.3g} the layers above leave")
     return ("inconclusive", f"{what}; this does not prove x is outside the range of G: {why} "
