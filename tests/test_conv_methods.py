@@ -106,6 +106,7 @@ def test_layerwise_reports_the_layers_it_could_not_pin(seed):
         assert res.residual < TOL["residual_exact"]
 
 
+@pytest.mark.slow  # ~30-75 s: a real 4096 x 4096 layer; tests/test_sparse_lp.py covers the sparse path with a lowered limit
 def test_layers_above_the_dense_limit_are_solved_sparse_never_a_false_verdict():
     rng = np.random.default_rng(0)
     big = lm.ConvTranspose2d(rng.standard_normal((1, 1, 3, 3)), 1, 1, in_shape=(1, 64, 64))  # 4096 x 4096
