@@ -33,7 +33,7 @@ def candidate(G, X, S):
 
     N = len(X)
     starts = np.tile(quasi_random_starts(G.k, S), (N, 1))  # image i's starts: rows i*S .. i*S + S - 1
-    Z1, F1, _ = gn_rows(G, np.repeat(X, S, axis=0), starts, np.zeros(N * S))
+    Z1, F1, _, _ = gn_rows(G, np.repeat(X, S, axis=0), starts, np.zeros(N * S))
     best = np.argmin(F1.reshape(N, S), axis=1) + S * np.arange(N)
     lam = F1[best] / max(G.n - G.k, 1)
     return gn_rows(G, X, Z1[best], lam)[0]

@@ -141,7 +141,8 @@ def _auto_rest(G, X, opts, results):
             if isinstance(results[b], Pending):
                 pend.append(b)
     if pend:
-        polish_many(G, X[pend], [results[b] for b in pend], opts["lam"], opts["starts"])
+        polish_many(G, X[pend], [results[b] for b in pend], opts["lam"], opts["starts"],
+                    time_limit=opts["time_limit"])
         for b in pend:
             results[b] = results[b].result
     return results

@@ -31,14 +31,14 @@ def invert_auto(G, x, *, tol, gap_tol, time_limit, polish, lam, starts, box, mil
     res = invert_auto_unpolished(G, x, tol=tol, gap_tol=gap_tol, time_limit=time_limit, polish=polish, lam=lam,
                                  starts=starts, box=box, milp_time_limit=milp_time_limit)
     if isinstance(res, Pending):
-        polish_many(G, x[None], [res], lam, starts)
+        polish_many(G, x[None], [res], lam, starts, time_limit=time_limit)
         return res.result
     return res
 
 
 class Pending:
     """An auto result waiting for its polish: ``result`` (the linf answer) and the ``seconds`` spent on
-    it so far."""
+    it so far (counted against its ``time_limit``)."""
 
     def __init__(self, result, seconds):
         self.result, self.seconds = result, seconds
@@ -84,32 +84,42 @@ def invert_auto_unpolished(G, x, *, tol, gap_tol, time_limit, polish, lam, start
     return lin
 
 
-def polish_many(G, X, pending, lam, n_starts):
+def polish_many(G, X, pending, lam, n_starts, *, time_limit=None):
     """auto's polish of every :class:`Pending` (one per row of ``X``, shape (N, n)) at once: Gauss–Newton
     from each linf answer and ``n_starts`` quasi-random starts, all images and starts in one stack
     (:func:`.gn_batch.gauss_newton_map_many`); the best replaces ``result.z`` (in place; its objective
-    is never worse than at the linf answer)."""
+    is never worse than at the linf answer).
+
+    ``time_limit`` (seconds per image, None: none) bounds the shared polish: it stops at now + the least
+    time any of the images has left (``time_limit - pending.seconds``), so every image's reported
+    seconds stays within its limit (up to one iteration). A polish cut that way returns the best point
+    found so far with status ``"time_limit"``; which point that is depends on the timing, so such
+    results are not reproducible."""
     t1 = time.perf_counter()
+    end = None if time_limit is None else t1 + max(min(time_limit - p.seconds for p in pending), 0.0)
     qr = quasi_random_starts(G.k, n_starts)
-    outs = gauss_newton_map_many(G, X, [np.vstack([p.result.z, qr]) for p in pending], lam=lam)
+    outs = gauss_newton_map_many(G, X, [np.vstack([p.result.z, qr]) for p in pending], lam=lam, deadline=end)
     each = (time.perf_counter() - t1) / max(len(pending), 1)
-    for x, p, (z, f, which, iters, lam_i) in zip(X, pending, outs):
-        _finish(G, x, p, z, f, which, iters, lam_i, n_starts, each)
+    for x, p, (z, f, which, iters, lam_i, cut) in zip(X, pending, outs):
+        _finish(G, x, p, z, f, which, iters, lam_i, n_starts, each, cut)
 
 
-def _finish(G, x, p, z, f, which, iters, lam, n_starts, seconds):
+def _finish(G, x, p, z, f, which, iters, lam, n_starts, seconds, cut=False):
     lin = p.result
-    lin.info["steps"].append(("polish", "converged", seconds))
+    lin.info["steps"].append(("polish", "time_limit" if cut else "converged", seconds))
     f0 = float(np.sum((G.forward_unchecked(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
     lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam,
                           "starts": n_starts, "winner": "linf" if which == 0 else f"quasi-random start {which}"}
     lin.z = z
     lin.residual = relative_residual(G, z, x)
     lin.status = "converged" if lin.status in ("optimal", "feasible", "inconclusive") else lin.status
+    if cut:
+        lin.status = "time_limit"
     lin.method = "linf+polish"
     lin.message += (f" -> polish (Gauss-Newton inside the activation regions from the linf answer and "
                     f"{n_starts} quasi-random starts, lam {lam:g}): ||G(z) - x||^2 + lam||z||^2 from {f0:.4g} "
-                    f"(linf answer) to {f:.4g}, best from the {lin.info['polish']['winner']}.")
+                    f"(linf answer) to {f:.4g}, best from the {lin.info['polish']['winner']}"
+                    + (" (cut by time_limit: the best point found so far; depends on timing)." if cut else "."))
     lin.seconds = p.seconds + seconds  # in a batch: its own steps and its share of the stacked polish
 
 

@@ -192,7 +192,7 @@ def gauss_newton_many(G, y, starts, *, lam=0.0, steps=20, rtol=1e-8):
     starts = np.asarray(starts, dtype=np.float64)
     fin = np.flatnonzero(np.all(np.isfinite(starts), axis=1))
     Y = np.broadcast_to(y, (fin.size, y.shape[0]))
-    Z, F, its = gn_rows(G, Y, starts[fin], np.full(fin.size, float(lam)), steps=steps, rtol=rtol, halvings=20)
+    Z, F, its, _ = gn_rows(G, Y, starts[fin], np.full(fin.size, float(lam)), steps=steps, rtol=rtol, halvings=20)
     out = sorted(((float(F[j]), Z[j], int(fin[j])) for j in range(fin.size)), key=lambda t: t[0])
     return out, int(its.sum())
 
@@ -207,7 +207,7 @@ def gauss_newton_map(G, y, starts, *, lam="auto", keep=3):
     """
     from .gn_batch import gauss_newton_map_many
 
-    return gauss_newton_map_many(G, np.asarray(y, dtype=np.float64)[None], [starts], lam=lam, keep=keep)[0]
+    return gauss_newton_map_many(G, np.asarray(y, dtype=np.float64)[None], [starts], lam=lam, keep=keep)[0][:5]
 
 
 # ---------------------------------------------------------------------------------- recover's gn

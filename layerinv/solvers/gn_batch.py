@@ -5,13 +5,21 @@
 ``f_r(z) = ||G(z) - y_r||^2 + lam_r ||z||^2`` from ``z0_r``. Every decision (step accepted, step
 halved, row stopped) is taken row by row, elementwise on the stack, so a row's iterates do not depend
 on the other rows: the single-image path calls the same kernel with the starts of one image, a batch
-with the starts of all its images, and both give the same z (up to the rounding of stacked BLAS
-products, far below 1e-10 relative). Rows that have stopped leave the stack; the others go on.
+with the starts of all its images, and both give bitwise the same z: every product is evaluated row
+by row (stacked ``(R, 1, k) @ (k, n)`` matmuls, which NumPy runs matrix by matrix), never as one GEMM
+over the stack, whose rounding would depend on R (in a flat valley the rtol stopping rule amplifies
+that rounding to ~1e-6 in z). Rows that have stopped leave the stack; the others go on.
+
+A ``deadline`` (a ``time.perf_counter`` time) stops every row still running when it passes (checked
+before each iteration and each step halving); such rows keep their best point so far and are
+reported as cut. Results cut by a deadline depend on timing and are not reproducible.
 
 :func:`gauss_newton_map_many` is auto's fit-then-MAP refinement (:func:`.gauss_newton.gauss_newton_map`)
 for many images, each with its own starts, with both phases run as one stack.
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -23,21 +31,41 @@ __all__ = ["gn_rows", "gauss_newton_map_many"]
 BLOCK = 256
 
 
+def _affine_rows(L, H):
+    """``L.affine(h_r)`` for every row of H (R, n_in) -> (R, n_out), each row's products computed on
+    their own (a stacked (R, 1, n_in) @ (n_in, n_out) matmul), so a row's result does not depend on
+    the other rows of the stack."""
+    return np.matmul(H[:, None, :], L.weight.T)[:, 0, :] + L.bias
+
+
+def _forward_rows(G, Z):
+    """``G(z_r)`` for every row of Z (R, k) -> (R, n), row by row (see :func:`_affine_rows`)."""
+    if not all_dense(G):
+        return np.stack([G.forward_unchecked(z) for z in Z]) if len(Z) else np.zeros((0, G.n))
+    h = Z
+    for L in G.layers:
+        h = L.activation(_affine_rows(L, h))
+    return h
+
+
 def _fit_rows(G, Z, Y, lam):
     """``||G(z_r) - y_r||^2 + lam_r ||z_r||^2`` for the rows of Z (R, k), Y (R, n), lam (R,)."""
-    r = G.forward_unchecked(Z) - Y
+    r = _forward_rows(G, Z) - Y
     return np.einsum("ij,ij->i", r, r) + lam * np.einsum("ij,ij->i", Z, Z)
 
 
-def _normal_rows(G, Z, Y, lam, Ws):
+def _normal_rows(G, Z, Y, lam, Ws, late=lambda: False):
     """The shifted normal equations of every row: ``M`` (R, k, k) and ``rhs`` (R, k) with
     ``M = J^T J + lam I + 1e-12 (tr(J^T J) / k + 1e-300) I``, ``rhs = J^T (y - G(z)) - lam z`` and J the
-    Jacobian of G at z_r on z_r's activation region."""
+    Jacobian of G at z_r on z_r's activation region; and the number of rows done (R, or fewer where
+    ``late()`` said stop between two blocks of :data:`BLOCK` rows; the rest are left unset)."""
     R, k = Z.shape
     M = np.empty((R, k, k))
     rhs = np.empty((R, k))
     eye = np.eye(k)
     for s in range(0, R, BLOCK):
+        if s > 0 and late():
+            return M, rhs, s
         e = min(s + BLOCK, R)
         if Ws is not None:
             JtJ, Jtr = _gram_dense_rows(G, Z[s:e], Y[s:e], Ws)
@@ -52,7 +80,7 @@ def _normal_rows(G, Z, Y, lam, Ws):
         lb = lam[s:e, None, None]
         M[s:e] = (JtJ + lb * eye) + (1e-12 * (tr / k + 1e-300))[:, None, None] * eye
         rhs[s:e] = Jtr - lam[s:e, None] * Z[s:e]
-    return M, rhs
+    return M, rhs, R
 
 
 def _gram_dense_rows(G, Z, Y, Ws):
@@ -63,12 +91,12 @@ def _gram_dense_rows(G, Z, Y, Ws):
     of that row alone."""
     h, A = Z, None
     for L, W in zip(G.layers[:-1], Ws[:-1]):
-        u = L.affine(h)
+        u = _affine_rows(L, h)
         d = L.activation.derivative(u)
         A = W[None, :, :] * d[:, :, None] if A is None else np.matmul(W, A) * d[:, :, None]
         h = L.activation(u)
     top, Wt = G.layers[-1], Ws[-1]
-    u = top.affine(h)
+    u = _affine_rows(top, h)
     d = top.activation.derivative(u)
     res = Y - top.activation(u)
     R, k = Z.shape
@@ -101,7 +129,7 @@ def _solve_rows(M, rhs):
         return out
 
 
-def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20):
+def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20, deadline=None):
     """Gauss–Newton with line search on every row independently.
 
     Row r lowers ``||G(z) - Y[r]||^2 + lam[r] ||z||^2`` from ``Z0[r]`` exactly as
@@ -119,6 +147,8 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20):
         Finite starting latents.
     lam : ndarray, shape (R,)
         Weight of ``||z||^2`` per row.
+    deadline : float or None
+        ``time.perf_counter()`` time after which no row takes another iteration or halving.
 
     Returns
     -------
@@ -126,23 +156,33 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20):
     F : ndarray, shape (R,)
         Objective at Z (never above the objective at Z0).
     iterations : ndarray of int, shape (R,)
+    cut : ndarray of bool, shape (R,)
+        Rows stopped by the deadline before their own stopping rule.
     """
     Z = np.array(Z0, dtype=np.float64, copy=True)
     R = Z.shape[0]
     lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), (R,))
     iters = np.zeros(R, dtype=np.int64)
+    cut = np.zeros(R, dtype=bool)
     if R == 0:
-        return Z, np.zeros(0), iters
+        return Z, np.zeros(0), iters, cut
+    late = (lambda: False) if deadline is None else (lambda: time.perf_counter() > deadline)
     Ws = [L.weight for L in G.layers] if all_dense(G) else None
     F = _fit_rows(G, Z, Y, lam)
     act = np.arange(R)
     for it in range(1, steps + 1):
         if act.size == 0:
             break
+        if late():
+            cut[act] = True
+            break
         iters[act] = it
         Za, Ya, la, fa = Z[act], Y[act], lam[act], F[act]
-        M, rhs = _normal_rows(G, Za, Ya, la, Ws)
-        step = _solve_rows(M, rhs)
+        M, rhs, done = _normal_rows(G, Za, Ya, la, Ws, late)
+        step = np.full(rhs.shape, np.nan)
+        step[:done] = _solve_rows(M[:done], rhs[:done])
+        cut[act[done:]] = True  # the clock stopped the normal equations before these rows
+        iters[act[done:]] = it - 1
         ok = np.all(np.isfinite(step), axis=1)  # a singular system ends the row (the single path's break)
         alpha = np.ones(act.size)
         cand_z, cand_f = np.empty_like(Za), np.full(act.size, np.nan)
@@ -150,6 +190,9 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20):
         pend = np.flatnonzero(ok)
         for _ in range(halvings):
             if pend.size == 0:
+                break
+            if late():  # the rows still halving keep their current point
+                cut[act[pend]] = True
                 break
             zc = Za[pend] + alpha[pend, None] * step[pend]
             fc = _fit_rows(G, zc, Ya[pend], la[pend])
@@ -164,7 +207,7 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20):
         Z[rows], F[rows] = cand_z[acc], cand_f[acc]
         go_on = ~((decrease <= rtol * np.maximum(F[rows], 1e-300)) | (F[rows] == 0.0))
         act = rows[go_on]
-    return Z, F, iters
+    return Z, F, iters, cut
 
 
 #: Objectives within this fraction of the lowest count as tied: the first such candidate wins (rounding,
@@ -178,18 +221,19 @@ def _first_best(f):
     return int(np.flatnonzero(f <= fmin + TIE_RTOL * abs(fmin))[0]) if np.isfinite(fmin) else int(np.argmin(f))
 
 
-def _tie_order(f):
+def _tie_order(f, count=None):
     """Indices of ``f`` by increasing value, where entries within ``TIE_RTOL`` of the lowest one left
-    count as equal and keep their order: repeatedly the first near-lowest entry."""
+    count as equal and keep their order: repeatedly the first near-lowest entry (only the first
+    ``count`` of them, None: all; each costs a pass over ``f``)."""
     left, out = list(range(len(f))), []
-    while left:
+    while left and (count is None or len(out) < count):
         j = left[_first_best(f[left])]
         out.append(j)
         left.remove(j)
     return np.asarray(out, dtype=np.int64)
 
 
-def gauss_newton_map_many(G, X, starts, *, lam="auto", keep=3):
+def gauss_newton_map_many(G, X, starts, *, lam="auto", keep=3, deadline=None):
     """:func:`.gauss_newton.gauss_newton_map` for many images in one stack.
 
     Parameters
@@ -203,11 +247,14 @@ def gauss_newton_map_many(G, X, starts, *, lam="auto", keep=3):
         ``"auto"``: per image ``RSS / (n - k)`` of its best fit.
     keep : int
         The MAP phase starts from the ``keep`` best fits and from the image's first start.
+    deadline : float or None
+        ``time.perf_counter()`` time at which every row stops (:func:`gn_rows`).
 
     Returns
     -------
-    list of N tuples ``(z, f, index_of_winning_start, iterations, lam)`` (``(None, inf, -1, 0, 0.0)``
-    for an image without a finite start).
+    list of N tuples ``(z, f, index_of_winning_start, iterations, lam, cut)`` (``(None, inf, -1, 0, 0.0,
+    False)`` for an image without a finite start); ``cut`` says the deadline stopped some of the
+    image's rows.
     """
     N = len(starts)
     img, idx, rows = [], [], []
@@ -218,34 +265,36 @@ def gauss_newton_map_many(G, X, starts, *, lam="auto", keep=3):
         idx.extend(fin.tolist())
         rows.append(S[fin])
     img, idx = np.asarray(img, dtype=np.int64), np.asarray(idx, dtype=np.int64)
-    Z1, F1, I1 = gn_rows(G, X[img], np.concatenate(rows) if rows else np.zeros((0, G.k)), np.zeros(img.size))
+    Z1, F1, I1, C1 = gn_rows(G, X[img], np.concatenate(rows) if rows else np.zeros((0, G.k)), np.zeros(img.size),
+                             deadline=deadline)
     out = [None] * N
     img2, cand, lam2, origin = [], [], [], []
     for i in range(N):
         sel = np.flatnonzero(img == i)
         if sel.size == 0:
-            out[i] = (None, np.inf, -1, 0, 0.0)
+            out[i] = (None, np.inf, -1, 0, 0.0, False)
             continue
-        order = sel[_tie_order(F1[sel])]  # by objective, ties (to TIE_RTOL) in start order
-        total = int(I1[sel].sum())
+        order = sel[_tie_order(F1[sel], max(keep, 1))]  # by objective, ties (to TIE_RTOL) in start order
+        total, cut_i = int(I1[sel].sum()), bool(np.any(C1[sel]))
         lam_i = F1[order[0]] / max(X.shape[1] - G.k, 1) if lam == "auto" else lam
         if lam_i <= 0:
-            out[i] = (Z1[order[0]], float(F1[order[0]]), int(idx[order[0]]), total, 0.0)
+            out[i] = (Z1[order[0]], float(F1[order[0]]), int(idx[order[0]]), total, 0.0, cut_i)
             continue
         top = order[:keep]
         z_first = np.asarray(starts[i][0], dtype=np.float64)  # the first start too, so f <= its objective
         mine = list(Z1[top]) + ([z_first] if np.all(np.isfinite(z_first)) else [])
         cand.extend(mine)
-        origin.append((i, [int(idx[t]) for t in top], total, float(lam_i)))
+        origin.append((i, [int(idx[t]) for t in top], total, float(lam_i), cut_i))
         img2.extend([i] * len(mine))
         lam2.extend([lam_i] * len(mine))
     if origin:
         img2 = np.asarray(img2, dtype=np.int64)
-        Z2, F2, I2 = gn_rows(G, X[img2], np.stack(cand), np.asarray(lam2, dtype=np.float64))
-        for i, top_idx, total, lam_i in origin:
+        Z2, F2, I2, C2 = gn_rows(G, X[img2], np.stack(cand), np.asarray(lam2, dtype=np.float64),
+                                 deadline=deadline)
+        for i, top_idx, total, lam_i, cut_i in origin:
             sel = np.flatnonzero(img2 == i)
             j = _first_best(F2[sel])
             r = sel[j]
             out[i] = (Z2[r], float(F2[r]), top_idx[j] if j < len(top_idx) else 0, total + int(I2[sel].sum()),
-                      lam_i)
+                      lam_i, cut_i or bool(np.any(C2[sel])))
     return out

@@ -181,7 +181,8 @@ GAP_TOL = Option("gap_tol", "float", 1e-6, "a certified bracket on a layer's opt
                  "0 <= gap_tol < 1.", low=0.0, high=1.0, high_open=True)
 TIME_LIMIT = Option("time_limit", "float", None, "seconds for one observation's whole call (None: no clock "
                     "limit; the method's work is bounded anyway: one polynomial-time LP per layer, or `steps` "
-                    "iterations).", low=0.0, low_open=True, allow_none=True)
+                    "iterations). A result cut by it (status time_limit) depends on timing: not reproducible.",
+                    low=0.0, low_open=True, allow_none=True)
 #: The MILP's default clock limit: branch and bound can take exponential time.
 MILP_DEFAULT_TIME_LIMIT = 60.0
 STEPS = Option("steps", "int", 1000, "iterations (Adam steps).", low=1)
