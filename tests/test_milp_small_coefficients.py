@@ -3,7 +3,8 @@
 HiGHS silently drops matrix entries ``|a| <= small_matrix_value`` (default 1e-9). The l1 relaxation of a
 saturated tanh / sigmoid output scales its rows by the least slope (~1e-9), so its coefficients fell
 below that and HiGHS proved a model infeasible that was not the one built. Now the threshold is HiGHS's
-least (1e-12), rows are rescaled by powers of two to keep every coefficient (:func:`fit_rows`), and a
+least (1e-12), rows are rescaled by powers of two to keep every coefficient, above 1e-9 where their
+range allows (:func:`fit_rows`, ``FIT_SMALL``: HiGHS misjudged rows of ~3e-10 even when kept), and a
 model HiGHS still cannot hold exactly backs no "infeasible" and no lower bound.
 """
 import numpy as np
@@ -180,3 +181,18 @@ def test_planted_saturated_output_is_feasible(act, seed):
     res = milp_invert(G, x, objective="l1", eps=eps, box=1.2 * float(np.max(np.abs(z_star))), time_limit=60)
     assert res.status == "feasible", res.message  # (sigmoid seeds 0-2 were "inconclusive" before the fix)
     assert np.sum(np.abs(G(res.z) - x)) <= eps
+
+
+def test_planted_saturated_sigmoid_kept_coefficients_not_infeasible():
+    # found by a random search after the threshold fix: coefficients ~3e-10 were kept, yet HiGHS
+    # called the model infeasible until such rows were rescaled above 1e-9 (FIT_SMALL)
+    rng = np.random.default_rng(1)
+    sizes = [1, 5, 5, 6, 2]
+    for t in range(12):
+        Ws = [rng.standard_normal((sizes[i + 1], sizes[i])) * (0.3 if i == 3 else 1) for i in range(4)]
+        bs = [0.3 * rng.standard_normal(sizes[i + 1]) for i in range(4)]
+        z_star = np.array([float(rng.choice([-1, 1])) * float(rng.uniform(20, 200))])
+    G = ReLUNet(Ws, bs, [("leaky_relu", 0.01)] * 3 + ["sigmoid"])
+    x = G(z_star)
+    res = milp_invert(G, x, objective="l1", eps=1.01e-7, box=1.2 * float(abs(z_star[0])), time_limit=20)
+    assert res.status == "feasible", res.message

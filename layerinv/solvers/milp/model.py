@@ -15,6 +15,9 @@ INF = float("inf")
 SMALL_MATRIX_VALUE = 1e-12
 LARGE_MATRIX_VALUE = 1e15
 _HIGHS_DEFAULT_SMALL, _HIGHS_DEFAULT_LARGE = 1e-9, 1e15
+#: Rows are rescaled so their least |coefficient| exceeds this where possible: HiGHS's numerics on rows
+#: of coefficients ~1e-10 (a saturated output's slope-scaled rows) gave a false "infeasible" even kept.
+FIT_SMALL = 1e-9
 
 
 def new_solver():
@@ -24,13 +27,14 @@ def new_solver():
                  small_matrix_value=SMALL_MATRIX_VALUE, large_matrix_value=LARGE_MATRIX_VALUE)
 
 
-def fit_rows(index, value, lo, hi, small, large):
+def fit_rows(index, value, lo, hi, small, large, fit=None):
     """Rescale rows so that HiGHS keeps every coefficient: ``(value, lo, hi, dropped)``.
 
     ``index`` / ``value`` (nnz,) are the rows and values of a CSC matrix's nonzeros, ``lo`` / ``hi``
     (m,) the row bounds. Each row whose nonzeros do not all lie in ``(small, large)`` in absolute value
     is multiplied, bounds included, by the power of two ``2^k`` that brings them there (exact in floating
-    point: the row means the same). A row whose range ``max|a| / min|a|`` is too wide for any ``2^k`` is
+    point: the row means the same); with ``fit`` (>= small) rows are brought above ``fit`` where their range
+    allows (else as far as ``large`` allows). A row whose range ``max|a| / min|a|`` is too wide for any ``2^k`` is
     scaled below ``large`` only; HiGHS then drops its entries ``<= small``: ``dropped`` counts them (the
     model HiGHS solves is then not the model built, and its infeasibility or bounds prove nothing)."""
     m = lo.size
@@ -43,13 +47,14 @@ def fit_rows(index, value, lo, hi, small, large):
     amin, amax = np.where(has, amin, 1.0), np.where(has, amax, 1.0)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # least k with amin 2^k > small, greatest with amax 2^k < large (log2 is a few ulps off: settle)
-        k_up = np.ceil(np.clip(np.log2(small / amin), -2100, 2100)).astype(np.int64)
-        k_up += (np.ldexp(amin, k_up) <= small).astype(np.int64)
-        k_up -= (np.ldexp(amin, k_up - 1) > small).astype(np.int64)
+        fit = small if fit is None else max(fit, small)
+        k_up = np.ceil(np.clip(np.log2(fit / amin), -2100, 2100)).astype(np.int64)
+        k_up += (np.ldexp(amin, k_up) <= fit).astype(np.int64)
+        k_up -= (np.ldexp(amin, k_up - 1) > fit).astype(np.int64)
         k_max = np.floor(np.clip(np.log2(large / amax), -2100, 2100)).astype(np.int64)
         k_max -= (np.ldexp(amax, k_max) >= large).astype(np.int64)
         k_max += (np.ldexp(amax, k_max + 1) < large).astype(np.int64)
-    k = np.where(amin <= small, np.minimum(k_up, k_max), 0)
+    k = np.where(amin <= fit, np.minimum(k_up, k_max), 0)
     k = np.where(has & (amax >= large), k_max, np.where(has, k, 0))
     value = np.ldexp(value, k[index])
     dropped = int(np.sum(nz & (np.abs(value) <= small)))
@@ -139,7 +144,7 @@ class Model:
         opts = getattr(solver, "options", {})
         self.small = opts.get("small_matrix_value", _HIGHS_DEFAULT_SMALL)
         value, lo, hi, self.dropped = fit_rows(index, value, self._rcat(3), self._rcat(4), self.small,
-                                               opts.get("large_matrix_value", _HIGHS_DEFAULT_LARGE))
+                                               opts.get("large_matrix_value", _HIGHS_DEFAULT_LARGE), FIT_SMALL)
         solver.load(self.ncol, self.nrow, self._cat(2), self._cat(0), self._cat(1), lo, hi, start, index, value,
                     integer=self._cat(3).astype(bool) if integer else None)
 
