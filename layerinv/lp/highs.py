@@ -132,7 +132,8 @@ class Highs:
         h.setOptionValue("output_flag", False)
         for name, val in self.options.items():
             h.setOptionValue(name, val)
-        h.passModel(lp)
+        if h.passModel(lp) == hs.HighsStatus.kError:  # e.g. an entry >= large_matrix_value: nothing loaded
+            raise ValueError("HiGHS rejected the model (an infinite, NaN or too large coefficient)")
 
     def run(self, time_limit=None):
         """Solve the loaded model within ``time_limit`` seconds (None: no limit)."""

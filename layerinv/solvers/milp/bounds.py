@@ -74,6 +74,8 @@ def tighten_bounds(layers, target, R, bounds, solver, deadline):
             continue
         enc = encode(layers, target, R, bounds, relax=True)
         enc.model.load_into(solver, integer=False)
+        if enc.model.dropped:  # HiGHS would solve another model: its bounds would not hold; keep ours
+            return bounds, n_lps, False
         prev = enc.z if i == 0 else enc.h[i - 1]
         L = layers[i]
         l, u = l.copy(), u.copy()

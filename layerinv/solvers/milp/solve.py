@@ -186,6 +186,9 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
                                             f"which cannot happen for a non-empty box; no claim about x.")
             if delta < RESOLVABLE * FEAS_TOL:
                 return done(None, "failed", _unresolvable(D, delta, "the MILP"))
+            if enc.model.dropped:
+                return done(None, "inconclusive", f"no claim about x: HiGHS reported the MILP infeasible, but "
+                                                  f"{enc.model.dropped_message()} (z in [−R, R]^k, R = {RU:.4g}; {box_msg}).")
             return done(None, "infeasible",
                         f"no z in [−R, R]^k (R = {RU:.4g}, k = {k}) has {what}: HiGHS proved the MILP infeasible "
                         f"({_nodes(sol.nodes)}, {enc.binaries} binaries).{relaxed} {word} {box_msg}.",
@@ -200,8 +203,11 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
 
     # HiGHS's bound on the optimum of a minimisation, in the user's units (none for a first-order model)
     minimise = target.mode == "norm" and target.budget is None
-    lb = (units.lower(float(sol.dual_bound), "l1" if col else "linf") if minimise and not target.first_order
-          else float("nan"))
+    lossy = enc.model.dropped_message()  # HiGHS solved another model: its bound proves nothing
+    lb = (units.lower(float(sol.dual_bound), "l1" if col else "linf")
+          if minimise and not target.first_order and not lossy else float("nan"))
+    if lb > (l1 if col else linf):  # our checked point beats it: HiGHS's bound is wrong (its tolerances)
+        lossy, lb = f"HiGHS's lower bound {lb:.3g} is refuted by the point found (checked by a forward pass)", np.nan
     info.update(linf=linf, l1=l1, dual_bound=lb)
     if minimise and target.first_order:
         info["first_order_bound"] = float(sol.dual_bound) * units.P  # of the model, not of G: no claim
@@ -252,6 +258,10 @@ def _invert_milp_raw(G, x, *, objective, eps, box, time_limit, tol, tighten, row
                     f"{act.name} output the MILP minimised the residual to first order (rows scaled by the "
                     f"activation's slope at x): z is not certified optimal and no lower bound on the optimum is "
                     f"claimed ({box_msg}).{uniq_msg}", obj=(0.0, val), viol=0.0, unique=unique)
+    if lossy:
+        return done(best, "approximate", f"min {name} over {where}, approximately: {val:.3g} (recomputed by a "
+                                         f"forward pass); no lower bound on the optimum is claimed: {lossy} "
+                                         f"({box_msg}).{uniq_msg}", obj=(0.0, val), viol=0.0, unique=unique)
     obj = val if lb >= val else (lb, val)  # the record's lower end is HiGHS's bound, never our point's value
     return done(best, "optimal",
                 f"min {name} over {where}: {val:.3g} (recomputed by a forward pass); HiGHS's lower bound {lb:.3g} "
@@ -459,8 +469,10 @@ def milp_invert(G, x, *, rows=None, **options):
     Result
         ``status`` ``"exact"`` / ``"feasible"`` / ``"optimal"`` (z checked by our forward pass),
         ``"approximate"`` (a min-norm form on a sigmoid / tanh output, minimised to first order: the value
-        is recomputed, no lower bound is claimed), ``"inconclusive"`` (an l1 budget on a sigmoid / tanh
-        output whose sound relaxation is feasible while no point found meets it),
+        is recomputed, no lower bound is claimed; also any minimisation whose rows HiGHS could not hold
+        exactly, see :func:`.model.fit_rows`), ``"inconclusive"`` (an l1 budget on a sigmoid / tanh
+        output whose sound relaxation is feasible while no point found meets it, or HiGHS's "infeasible"
+        for a model whose tiny coefficients it dropped),
         ``"infeasible"`` (HiGHS's proof for the box, described by ``certificate``, a
         :class:`MILPProof`, or an independently checkable
         :class:`layerinv.certificate.LayerCertificate` when entries of x lie outside the output
