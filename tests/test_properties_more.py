@@ -656,8 +656,8 @@ def test_milp_optimum_is_no_worse_than_z_star(net, norm, budget):
 def test_linf_top_record_bounds_the_fit(net, kind):
     """``LayerRecord.threshold``'s promise: for the top layer of linf, min(lower bound of t, threshold) is
     a certified lower bound on min_z ||G(z) - x||_inf; no z (z*, linf's own, random ones) beats it. ReLU and
-    identity outputs only: for leaky / sigmoid / tanh outputs the promise is false (xfail tests below). For the
-    rounding allowed see :func:`record_slack`."""
+    identity outputs here; leaky / sigmoid / tanh outputs (bounds scaled by the slope ratio, or 0) are checked in
+    tests/test_record_claims.py. For the rounding allowed see :func:`record_slack`."""
     G, rng = net
     assume(G.layers[-1].activation.name in ("relu", "identity"))  # from_torch may fold a final Upsample below
     z = rng.standard_normal(G.k)
@@ -723,58 +723,8 @@ def test_same_inputs_same_rng_same_bits(net, method, batch):
         bitwise(a, b)
 
 
-# ---------------------------------------------------------------------------------- regressions (bugs found here)
-@pytest.mark.parametrize("act, bias, x, fit", [
-    (("leaky_relu", 0.2), None, [-1.0, 0.5], 0.75),     # z = -1.25 fits within 0.75; linf: t = 0.917
-    ("sigmoid", [50.0, -50.0], [0.99, 0.01], 0.0101),   # z = -45.4 fits within 0.0101; linf: t = 0.45
-])
-def test_regression_linf_record_bound_for_non_relu_outputs(act, bias, x, fit):
-    G = ReLUNet([[[1.0], [1.0]]], None if bias is None else [bias], [act])
-    x = np.array(x)
-    zs = np.linspace(-60, 60, 240001)[:, None]
-    assert np.min(np.max(np.abs(G(zs) - x), axis=1)) <= fit  # the fit the claim must not exceed
-    res = invert(G, x, method="linf")
-    assert linf_record_bound(G, res) <= fit, (res.layers, res.message)
-
-
-@pytest.mark.parametrize("objective", ["linf", "l1"])
-def test_regression_milp_rescaled_copy_reports_user_units(objective):
-    G = ReLUNet([[[1e-3], [2e-3]]])  # weights < 1e-2: solved on a rescaled copy
-    x = np.array([1e-3, 3e-3])
-    res = invert(G, x, method="milp", objective=objective, box=2.0)
-    assert res.status == "optimal" and res.info["milp"].get("scaled")
-    r = np.abs(G(res.z) - x)
-    true = float(np.max(r) if objective == "linf" else np.sum(r))
-    rec = res.layers[0]
-    assert rec.lower <= true * (1 + 1e-6), (rec, true)  # a lower bound on the optimum (z's fit is an upper one)
-    assert np.isclose(res.info["milp"][objective], true, rtol=1e-9), (res.info["milp"], true)
-
-
-def test_regression_linf_record_lower_is_certified():
-    W = [[0.4393260131274593, 0.8961554974738949, 0.3093056034074336, -0.908569869677973],
-         [-0.036542730798663964, -0.39026901045587264, 0.14957795605447416, -0.5493830335889042],
-         [0.9200902323842504, -1.0053167856516636, 0.8013369275493107, 0.8844197654362488],
-         [-0.11444327693666717, -0.6818313916351953, 0.13027112560498627, -0.42710761722471774]]
-    h = np.array([0.06209185380717297, 0.22466142459753943, 0.11402184815437642, 0.203278882141104])
-    G = ReLUNet([W])
-    x = G(h)  # in the range: min_h ||G(h) - x||_inf = 0
-    res = invert(G, x, method="linf")
-    assert res.layers[0].lower <= 0.0, res.layers
-
-
-def test_regression_milp_l1_budget_on_sigmoid_tanh_output():
-    G = ReLUNet([[[1.0], [1.0]]], [[1.0, -1.0]], ["tanh"])
-    x, z_star = np.array([-0.7, -0.9]), np.array([-2.0])
-    assert np.sum(np.abs(G(z_star) - x)) <= 0.157  # z* meets eps = 0.172
-    res = invert(G, x, method="milp", objective="l1", eps=0.172, box=4.0)
-    assert res.status != "infeasible", res.message
-
-
-def test_regression_milp_huge_x():
-    G = ReLUNet([[[1.0]], [[1.0]]])
-    x = np.array([1e155])  # = G(1e155), well inside float64
-    res = invert(G, x, method="milp")
-    assert res.status == "exact", res.message
+# The bugs these properties found are regression tests beside their fixes: tests/test_milp_soundness.py
+# (rescaled-copy units, l1 budget on tanh/sigmoid, huge x) and tests/test_record_claims.py (linf record bounds).
 
 
 # ---------------------------------------------------------------------------------- slow: many more examples
