@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from conv_nets import conv_decoder, expansive, planted, rel, shrinking
 from conftest import TOL
 from layerinv import ReLUNet, invert
 from layerinv import linear_maps as lm
@@ -20,40 +21,6 @@ nn = torch.nn
 
 SMALL_LIMIT = 1000  # below the conv layers of the nets here (1,296 and 20,736 entries), above the Linear one
 SEEDS6 = range(6)
-
-
-def conv_decoder(seed, k, c1, hw, c2, out=1, last=None):
-    """Linear -> ReLU -> Unflatten -> ConvT(c1, c2, 4, 2, 1) -> ReLU -> ConvT(c2, out, 4, 2, 1) -> ReLU (or
-    ``last``), He-initialised with N(0, 0.1^2) biases."""
-    torch.manual_seed(seed)
-    m = nn.Sequential(nn.Linear(k, c1 * hw * hw), nn.ReLU(), nn.Unflatten(1, (c1, hw, hw)),
-                      nn.ConvTranspose2d(c1, c2, 4, 2, 1), nn.ReLU(),
-                      nn.ConvTranspose2d(c2, out, 4, 2, 1), last if last is not None else nn.ReLU()).double()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, (nn.Linear, nn.ConvTranspose2d)):
-                nn.init.kaiming_normal_(mod.weight)
-                nn.init.normal_(mod.bias, 0.0, 0.1)
-    return ReLUNet.from_torch(m.eval())
-
-
-def expansive(seed):
-    """[3, 18, 72, 288]: every layer 4x expansive (the layer-wise path pins it)."""
-    return conv_decoder(seed, 3, 2, 3, 2, out=2)
-
-
-def shrinking(seed):
-    """[6, 128, 512, 256]: the last layer shrinks 8 channels to 1 (not pinned)."""
-    return conv_decoder(seed, 6, 8, 4, 8)
-
-
-def planted(G, seed):
-    z = np.random.default_rng(1000 + seed).standard_normal(G.k)
-    return z, G(z)
-
-
-def rel(a, b):
-    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
 
 
 @pytest.fixture
