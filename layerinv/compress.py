@@ -152,8 +152,9 @@ class Code:
         else:
             lines.append(f"certificate: no z gives ||G(z) - x||_inf below {np.nanmin(tl):.3g}"
                          + (" (smallest over the batch)" if n_sig > 1 else "")
-                         + "; per-layer linf optima (top first): "
-                         + ", ".join(f"{v:.3g}" for v in np.atleast_2d(self.t)[0]))
+                         + ("; per-layer linf optima (top first): "
+                            + ", ".join(f"{v:.3g}" for v in np.atleast_2d(self.t)[0])
+                            if self.t is not None and np.any(np.isfinite(np.atleast_2d(self.t)[0])) else ""))
         return "\n".join(lines)
 
 
@@ -165,9 +166,12 @@ def _certificate(res, G, x):
         fb = res.info["fit_lower_bound"]
         return np.full(G.depth, np.nan), fb.bound, fb.radius
     linf = [r for r in res.layers if r.path in ("lstsq", "lp")]
-    if res.method not in ("linf", "linf+polish") or len(linf) != G.depth:
+    if res.method in ("linf", "linf+polish") and len(linf) == G.depth:
+        t = np.array([r.objective[1] if isinstance(r.objective, tuple) else r.objective for r in linf], dtype=float)
+    elif res.method == "gn+map":  # auto's Gauss-Newton route: no layer-wise LP ran, the bound is computed here
+        t = np.full(G.depth, np.nan)
+    else:
         return None, np.nan, np.nan
-    t = np.array([r.objective[1] if isinstance(r.objective, tuple) else r.objective for r in linf], dtype=float)
     act = G.layers[-1].activation
     if not (act.has_inactive_region or act.is_identity):  # no sound bound for leaky/sigmoid/tanh outputs
         return t, np.nan, np.nan
@@ -183,7 +187,7 @@ def compress(G, x, method="auto", *, dtype="float32", peak=None, n_jobs=None, ba
     G : ReLUNet
     x : array_like, shape (n,), (batch, n), or any shape with ``x.size == n`` (e.g. a 28×28 image)
     method : str
-        An :func:`layerinv.invert` method (default ``"auto"``: exact, else ℓ∞ LP + polish).
+        An :func:`layerinv.invert` method (default ``"auto"``: exact, else Gauss–Newton + MAP).
     dtype : {"float16", "float32", "float64"}
         Precision z is stored in (distortion is measured after rounding).
     peak : float, optional

@@ -43,10 +43,11 @@ def invert(G, x, method="auto", *, n_jobs=None, batch_size=None, **options):
           units), or HiGHS's proof that none exists in the box; see :mod:`layerinv.solvers.milp`.
         * ``"auto"``: ``exact``; where it is inconclusive (a layer's input was not unique), the
           MILP ladder (layer-wise above, MILP below; ``milp_time_limit`` seconds, default 10);
-          where exact fails (noise, x off the range), ``linf`` followed by
-          Gauss–Newton on ``||G(z) - x||^2 + lam ||z||^2`` inside the activation regions,
-          from the linf answer and from ``starts`` quasi-random points; it can only lower the fit
-          (status ``"converged"``, ``method="linf+polish"``).
+          where exact fails (noise, x off the range), Gauss–Newton inside the activation regions
+          from ``starts`` quasi-random points (the fit), then on ``||G(z) - x||^2 + lam ||z||^2``
+          from the best fit (MAP, ``lam`` the noise variance read off that fit), status
+          ``"converged"``, ``method="gn+map"``; an exact pass's proof that x is not in the range
+          stays attached. No LP runs on this route (``polish=False``: the ``linf`` answer instead).
           ``Result.method`` says which ran; ``info["steps"]`` lists each step and its time.
     **options
         Each method's options (generated from :data:`layerinv.solvers.SOLVERS`; unknown options

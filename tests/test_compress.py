@@ -38,7 +38,7 @@ def test_certificate_bounds_every_latent(seed):
     _, x = planted(G, rng)
     x = np.maximum(x + 0.1 * rng.standard_normal(G.n), 0.0)  # a non-negative "image" off the range
     code = compress(G, x, dtype="float64")
-    assert code.method == "linf+polish" and code.t is not None and code.t.shape == (G.depth,)
+    assert code.method == "gn+map" and code.t is not None and code.t.shape == (G.depth,)
     assert 0 < code.t_lower <= np.max(np.abs(decompress(G, code) - x))
     Z = rng.standard_normal((2000, G.k)) * 3
     assert code.t_lower <= np.min(np.max(np.abs(G(Z) - x), axis=1))

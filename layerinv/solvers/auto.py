@@ -1,11 +1,14 @@
-"""``method="auto"``: exact where it succeeds, the MILP ladder where it is inconclusive, else ℓ∞ + Gauss–Newton.
+"""``method="auto"``: exact where it succeeds, the MILP ladder where it is inconclusive, else Gauss–Newton + MAP.
 
 invert: the layer-wise exact pass; ``"exact"`` is returned as it is. ``"inconclusive"`` (a layer's
 input was not unique) goes to the MILP ladder (layer-wise above, MILP below), which reuses that
-exact pass; its ``"exact"`` / ``"infeasible"`` are returned. Otherwise (noise, x off the range) the
-ℓ∞ pass, then Gauss–Newton inside the activation regions from its answer and from ``starts``
-quasi-random points (:func:`.gn_batch.gauss_newton_map_many`: one stack over the starts, and in a
-batch over all images of a chunk, :func:`polish_many`; the single path is its one-image case).
+exact pass; its ``"exact"`` / ``"infeasible"`` are returned. Otherwise (noise, x off the range)
+Gauss–Newton inside the activation regions from ``starts`` quasi-random latents (the fit), then the
+MAP refinement from the best fit (:func:`fit_then_map`; in a batch one stack over all images and
+starts of a chunk, :func:`polish_many`; the single path is its one-image case). The exact pass's
+infeasibility certificate, when it has one, stays attached (x is not in the range of G). No LP runs
+on this route (measured: the layer-wise ℓ∞ answer as an extra start did not lower the median z-error,
+and its LPs cost 5-10x the rest); ``polish=False`` returns the layer-wise ℓ∞ LP's answer instead.
 
 recover: for inpainting the same on the observed rows (exact, else linf then gn from the LP answer
 and 8 quasi-random starts); for every other operator ``gn``.
@@ -17,13 +20,14 @@ import time
 import numpy as np
 
 from ..ops import Inpainting
+from ..result import Result
 from ._common import all_dense, deadline, left, relative_residual
 from .gauss_newton import default_restarts, quasi_random_starts, recover_gn
-from .gn_batch import gauss_newton_map_many
+from .gn_batch import gn_rows
 from .layerwise import layerwise, layerwise_op
 from .regions import invert_regions, layerwise_can_pin
 
-__all__ = ["invert_auto", "invert_auto_unpolished", "polish_many", "Pending", "recover_auto"]
+__all__ = ["invert_auto", "invert_auto_unpolished", "polish_many", "fit_then_map", "Pending", "recover_auto"]
 
 
 def invert_auto(G, x, *, tol, gap_tol, time_limit, polish, lam, starts, box, milp_time_limit):
@@ -48,7 +52,8 @@ def invert_auto_unpolished(G, x, *, tol, gap_tol, time_limit, polish, lam, start
     """auto up to its polish: a final :class:`Result`, or a :class:`Pending` linf answer for
     :func:`polish_many` (which the batched path runs on all images of a chunk at once)."""
     if not all_dense(G) and not layerwise_can_pin(G):  # conv decoders: see solvers/regions.py
-        res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam, starts=max(starts, 1), polish=polish,
+        res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam,
+                             starts=REGION_STARTS if starts is None else max(starts, 1), polish=polish,
                              prefix="auto -> Gauss-Newton in activation regions: ")
         res.method = "auto:" + res.method
         return res
@@ -72,55 +77,105 @@ def invert_auto_unpolished(G, x, *, tol, gap_tol, time_limit, polish, lam, start
             lad.info["steps"] = steps
             lad.seconds = time.perf_counter() - t0
             return lad
-    lin = layerwise(G, x, "linf", gap_tol=gap_tol, time_limit=left(end))
-    steps.append(("linf", lin.status, lin.seconds))
-    lin.message = f"exact: {ex.status} ({ex.message}) -> linf: {lin.message}"
-    lin.certificate = ex.certificate
-    lin.info["exact"] = ex
-    lin.info["steps"] = steps
-    if polish and np.all(np.isfinite(lin.z)):
-        return Pending(lin, time.perf_counter() - t0)
-    lin.seconds = time.perf_counter() - t0
-    return lin
+    if not polish:  # the unrefined answer: the layer-wise linf LP's (certified per layer)
+        lin = layerwise(G, x, "linf", gap_tol=gap_tol, time_limit=left(end))
+        steps.append(("linf", lin.status, lin.seconds))
+        lin.message = f"exact: {ex.status} ({ex.message}) -> linf (polish=False): {lin.message}"
+        lin.certificate = ex.certificate
+        lin.info["exact"] = ex
+        lin.info["steps"] = steps
+        lin.seconds = time.perf_counter() - t0
+        return lin
+    res = Result(np.full(G.k, np.nan), "inconclusive", f"exact: {ex.status} ({ex.message})", np.nan, 0.0,
+                 ex.layers, "gn+map", ex.certificate, {"exact": ex, "steps": steps})
+    return Pending(res, time.perf_counter() - t0)
 
 
 def polish_many(G, X, pending, lam, n_starts, *, time_limit=None):
-    """auto's polish of every :class:`Pending` (one per row of ``X``, shape (N, n)) at once: Gauss–Newton
-    from each linf answer and ``n_starts`` quasi-random starts, all images and starts in one stack
-    (:func:`.gn_batch.gauss_newton_map_many`); the best replaces ``result.z`` (in place; its objective
-    is never worse than at the linf answer).
+    """auto's Gauss–Newton route for every :class:`Pending` (one per row of ``X``, shape (N, n)) at once,
+    all images and starts in one stack (:func:`fit_then_map`); fills each ``result`` in place.
 
-    ``time_limit`` (seconds per image, None: none) bounds the shared polish: it stops at now + the least
-    time any of the images has left (``time_limit - pending.seconds``), so every image's reported
-    seconds stays within its limit (up to one iteration). A polish cut that way returns the best point
-    found so far with status ``"time_limit"``; which point that is depends on the timing, so such
-    results are not reproducible."""
+    ``n_starts`` quasi-random starts per image (None: :data:`DENSE_STARTS`). ``time_limit`` (seconds per
+    image, None: none) bounds the shared work: it stops at now + the least time any of the images has
+    left (``time_limit - pending.seconds``), so every image's reported seconds stays within its limit (up
+    to one iteration). A run cut that way returns the best point found so far with status
+    ``"time_limit"``; which point that is depends on the timing, so such results are not reproducible."""
     t1 = time.perf_counter()
     end = None if time_limit is None else t1 + max(min(time_limit - p.seconds for p in pending), 0.0)
-    qr = quasi_random_starts(G.k, n_starts)
-    outs = gauss_newton_map_many(G, X, [np.vstack([p.result.z, qr]) for p in pending], lam=lam, deadline=end)
+    S = DENSE_STARTS if n_starts is None else max(int(n_starts), 1)
+    outs = fit_then_map(G, X, quasi_random_starts(G.k, S), lam=lam, deadline=end)
     each = (time.perf_counter() - t1) / max(len(pending), 1)
-    for x, p, (z, f, which, iters, lam_i, cut) in zip(X, pending, outs):
-        _finish(G, x, p, z, f, which, iters, lam_i, n_starts, each, cut)
+    for x, p, out in zip(X, pending, outs):
+        _finish(G, x, p, *out, S, each)
 
 
-def _finish(G, x, p, z, f, which, iters, lam, n_starts, seconds, cut=False):
-    lin = p.result
-    lin.info["steps"].append(("polish", "time_limit" if cut else "converged", seconds))
-    f0 = float(np.sum((G.forward_unchecked(lin.z) - x) ** 2) + lam * lin.z @ lin.z)
-    lin.info["polish"] = {"objective_before": f0, "objective_after": f, "iterations": iters, "lam": lam,
-                          "starts": n_starts, "winner": "linf" if which == 0 else f"quasi-random start {which}"}
-    lin.z = z
-    lin.residual = relative_residual(G, z, x)
-    lin.status = "converged" if lin.status in ("optimal", "feasible", "inconclusive") else lin.status
-    if cut:
-        lin.status = "time_limit"
-    lin.method = "linf+polish"
-    lin.message += (f" -> polish (Gauss-Newton inside the activation regions from the linf answer and "
-                    f"{n_starts} quasi-random starts, lam {lam:g}): ||G(z) - x||^2 + lam||z||^2 from {f0:.4g} "
-                    f"(linf answer) to {f:.4g}, best from the {lin.info['polish']['winner']}"
+#: Quasi-random starts of the conv route (solvers/regions.py) when ``starts`` is None.
+REGION_STARTS = 8
+#: Quasi-random starts of the dense route's fit when ``starts`` is None (measured on the shipped decoder
+#: and random nets: 1 start matches 8 in median z-error at a fraction of the cost; raise ``starts`` for
+#: better tails).
+DENSE_STARTS = 4
+#: The fit phase (lam = 0) only estimates the noise and picks the MAP start: it stops when a step gains
+#: less than this fraction of the objective (the MAP phase then runs to ``gn_rows``' default 1e-8).
+FIT_RTOL = 1e-3
+
+
+def fit_then_map(G, X, starts, *, lam="auto", deadline=None):
+    """Gauss–Newton fit of every image from every start (rows of ``starts``, shape (S, k); lam = 0, rtol
+    :data:`FIT_RTOL`), then MAP Gauss–Newton (rtol 1e-8) from each image's best fit with
+    ``lam = ||G(z) - x||^2 / (n - k)`` of that fit (``lam="auto"``) or the given float. Every row is
+    computed on its own (:func:`.gn_batch.gn_rows`), so one image alone and the same image in a batch
+    give the same bits.
+
+    Returns a list of N tuples ``(z, f, winning_start, iterations, lam, fit, cut)``: the MAP point, its
+    objective, the index of the start whose fit won, total iterations, the lam used, the best fit's
+    objective ``||G(z) - x||^2``, and whether the deadline cut any of the image's rows."""
+    with np.errstate(all="ignore"):  # a net whose outputs overflow gives f = inf / NaN: that image fails
+        return _fit_then_map(G, np.asarray(X, dtype=np.float64), starts, lam, deadline)
+
+
+def _fit_then_map(G, X, starts, lam, deadline):
+    N, S = X.shape[0], starts.shape[0]
+    Y = np.broadcast_to(X[:, None, :], (N, S, X.shape[1])).reshape(N * S, X.shape[1])
+    Z1, F1, I1, C1 = gn_rows(G, Y, np.tile(starts, (N, 1)), np.zeros(N * S), rtol=FIT_RTOL, deadline=deadline)
+    F1m = np.where(np.isfinite(F1), F1, np.inf).reshape(N, S)
+    win = np.argmin(F1m, axis=1)  # first of the lowest: ties go to the earlier start
+    best = win + S * np.arange(N)
+    fit = F1[best]
+    lams = fit / max(G.n - G.k, 1) if isinstance(lam, str) else np.full(N, float(lam))
+    lams = np.where(np.isfinite(lams) & (lams > 0), lams, 0.0)
+    go = np.flatnonzero(lams > 0)
+    Z, F = Z1[best].copy(), fit.copy()
+    I2, C2 = np.zeros(N, dtype=np.int64), np.zeros(N, dtype=bool)
+    if go.size:
+        Z2, F2, it2, c2 = gn_rows(G, X[go], Z[go], lams[go], deadline=deadline)
+        Z[go], F[go], I2[go], C2[go] = Z2, F2, it2, c2
+    its = I1.reshape(N, S).sum(axis=1) + I2
+    cut = C1.reshape(N, S).any(axis=1) | C2
+    return [(Z[i], float(F[i]), int(win[i]), int(its[i]), float(lams[i]), float(fit[i]), bool(cut[i]))
+            for i in range(N)]
+
+
+def _finish(G, x, p, z, f, which, iters, lam, fit, cut, n_starts, seconds):
+    res = p.result
+    res.info["steps"].append(("polish", "time_limit" if cut else "converged", seconds))
+    res.info["polish"] = {"fit": fit, "objective_after": f, "iterations": iters, "lam": lam, "starts": n_starts,
+                          "winner": f"quasi-random start {which}"}
+    if not (np.isfinite(f) and np.all(np.isfinite(z))):  # every start overflowed: no fit, no claim
+        res.z, res.residual, res.status = np.full(G.k, np.nan), np.nan, "failed"
+        res.message += (" -> Gauss-Newton found no finite fit: G's outputs overflow the floating-point range from "
+                        f"every one of {n_starts} quasi-random start(s) (weights too large?).")
+        res.seconds = p.seconds + seconds
+        return
+    res.z = z
+    res.residual = relative_residual(G, z, x)
+    res.status = "time_limit" if cut else "converged"
+    res.message += (f" -> Gauss-Newton inside activation regions from {n_starts} quasi-random start(s) (best fit "
+                    f"||G(z) - x||^2 = {fit:.4g}, start {which}), then the MAP refinement (lam {lam:.3g}): "
+                    f"||G(z) - x||^2 + lam ||z||^2 = {f:.4g}; a local fit, not a certified optimum (for a certified "
+                    f"lower bound on the fit: layerinv.certificate.fit_lower_bound(G, x), or method='linf')"
                     + (" (cut by time_limit: the best point found so far; depends on timing)." if cut else "."))
-    lin.seconds = p.seconds + seconds  # in a batch: its own steps and its share of the stacked polish
+    res.seconds = p.seconds + seconds  # in a batch: its own steps and its share of the stacked work
 
 
 def recover_auto(G, op, y, **o):

@@ -204,9 +204,11 @@ BOX = Option("box", "float", None, "radius R of the latent box [-R, R]^k the MIL
              "the data and stated in the message).", low=0.0, low_open=True, allow_none=True)
 TIGHTEN = Option("tighten", "bool", False, "tighten the big-M bounds by LPs over the relaxation "
                  "(two LPs per unstable unit, at most half of time_limit).")
-POLISH = Option("polish", "bool", True, "refine the LP answer by Gauss-Newton inside its activation region.")
-STARTS = Option("starts", "int", 8, "deterministic quasi-random starts refined by Gauss-Newton besides the linf "
-                "answer; the lowest objective wins.", low=0)
+POLISH = Option("polish", "bool", True, "refine by Gauss-Newton inside activation regions and MAP (auto: False returns "
+                "the layer-wise linf answer; pgd: the LP answer unrefined).")
+STARTS = Option("starts", "int", None, "deterministic quasi-random starts of the Gauss-Newton fit (the lowest "
+                "objective wins); None: 1 on dense nets (the best trade of speed for accuracy measured; more starts "
+                "improve the worst cases), 8 in activation regions (conv nets).", low=1, allow_none=True)
 MILP_TIME_LIMIT = Option("milp_time_limit", "float", 10.0, "seconds for the MILP ladder where the exact pass "
                          "is inconclusive (always bounded; raise it for a harder net).", low=0.0, low_open=True)
 STEP = Option("step", "float", 1.0, "gradient step eta of projected gradient descent (halved when a step "

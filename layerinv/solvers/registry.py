@@ -136,8 +136,9 @@ def _solvers():
         Solver("milp", "the whole network as one mixed-integer LP (HiGHS) over a latent box [-box, box]^k: a "
                "verified preimage, or a proof that none exists in the box.", _MILP, invert_milp,
                check=_milp_check),
-        Solver("auto", "exact; if inconclusive the MILP ladder; if it fails, linf then Gauss-Newton "
-               "(recover: inpainting exact, else linf then gn; other operators gn).", _AUTO,
+        Solver("auto", "exact; if inconclusive the MILP ladder; if it fails, Gauss-Newton from quasi-random "
+               "starts then MAP (polish=False: the linf answer) (recover: inpainting exact, else linf then gn; other "
+               "operators gn).", _AUTO,
                invert_auto, recover_auto, _LINEAR_OR_PHASE,
                recover_options=((Inpainting, _EXACT[:1] + _NOISY + _GN[:-1]), (object, _GN))),
     ]
