@@ -48,8 +48,8 @@ def test_validate_fills_defaults_and_cleans():
     assert clean == {"tol": 1e-3, "time_limit": 2.0} and isinstance(clean["time_limit"], float)
     clean = SOLVERS["auto"].validate({"lam": "auto", "starts": 3}, "here")
     assert clean["lam"] == "auto" and clean["starts"] == 3 and clean["polish"] is True
-    assert SOLVERS["auto"].validate({}, "here")["starts"] is None  # the route's own default
-    with pytest.raises(ValueError, match=r"The 'starts' option of here must be an integer >= 1, or None; got 0"):
+    assert SOLVERS["auto"].validate({}, "here")["starts"] == 8
+    with pytest.raises(ValueError, match=r"The 'starts' option of here must be an integer >= 1; got 0"):
         SOLVERS["auto"].validate({"starts": 0}, "here")
     with pytest.raises(ValueError, match=r"The 'lam' option of here must be a finite real number >= 0 and <= 1e\+150, or 'auto'"):
         SOLVERS["auto"].validate({"lam": "big"}, "here")

@@ -53,7 +53,7 @@ def invert_auto_unpolished(G, x, *, tol, gap_tol, time_limit, polish, lam, start
     :func:`polish_many` (which the batched path runs on all images of a chunk at once)."""
     if not all_dense(G) and not layerwise_can_pin(G):  # conv decoders: see solvers/regions.py
         res = invert_regions(G, x, tol=tol, time_limit=time_limit, lam=lam,
-                             starts=REGION_STARTS if starts is None else max(starts, 1), polish=polish,
+                             starts=starts, polish=polish,
                              prefix="auto -> Gauss-Newton in activation regions: ")
         res.method = "auto:" + res.method
         return res
@@ -95,26 +95,20 @@ def polish_many(G, X, pending, lam, n_starts, *, time_limit=None):
     """auto's Gauss–Newton route for every :class:`Pending` (one per row of ``X``, shape (N, n)) at once,
     all images and starts in one stack (:func:`fit_then_map`); fills each ``result`` in place.
 
-    ``n_starts`` quasi-random starts per image (None: :data:`DENSE_STARTS`). ``time_limit`` (seconds per
+    ``n_starts`` quasi-random starts per image. ``time_limit`` (seconds per
     image, None: none) bounds the shared work: it stops at now + the least time any of the images has
     left (``time_limit - pending.seconds``), so every image's reported seconds stays within its limit (up
     to one iteration). A run cut that way returns the best point found so far with status
     ``"time_limit"``; which point that is depends on the timing, so such results are not reproducible."""
     t1 = time.perf_counter()
     end = None if time_limit is None else t1 + max(min(time_limit - p.seconds for p in pending), 0.0)
-    S = DENSE_STARTS if n_starts is None else max(int(n_starts), 1)
+    S = max(int(n_starts), 1)
     outs = fit_then_map(G, X, quasi_random_starts(G.k, S), lam=lam, deadline=end)
     each = (time.perf_counter() - t1) / max(len(pending), 1)
     for x, p, out in zip(X, pending, outs):
         _finish(G, x, p, *out, S, each)
 
 
-#: Quasi-random starts of the conv route (solvers/regions.py) when ``starts`` is None.
-REGION_STARTS = 8
-#: Quasi-random starts of the dense route's fit when ``starts`` is None. Measured (shipped decoder, random
-#: 20x60x784, 50x250x600, sigmoid and leaky nets, noise 0.1-0.5 of the signal): 1 start matches 8 in median
-#: z-error at 1/4 of the cost, but on small nets (8x12x30) it ends in a worse local fit where 4 find the best.
-DENSE_STARTS = 4
 #: The fit phase (lam = 0) only estimates the noise and picks the MAP start: it stops when a step gains
 #: less than this fraction of the objective (the MAP phase then runs to ``gn_rows``' default 1e-8).
 FIT_RTOL = 1e-3

@@ -19,7 +19,7 @@ HERE = pathlib.Path(__file__).parent
 REFROZEN_FILE = HERE / "refrozen.npz"
 
 #: case -> reason. Issue 11 (2026-12-02, session 3): auto's noisy route no longer runs the layer-wise linf
-#: LP; Gauss-Newton fits from 4 quasi-random starts (fit phase stopped at rtol 1e-3), then MAP from the best
+#: LP; Gauss-Newton fits from 8 quasi-random starts (fit phase stopped at rtol 1e-3), then MAP from the best
 #: fit. On these five cases of the 4x20x60 and 8x12x30 nets the MAP point moved by 3e-4..7e-3 relative
 #: (the fit phase's looser stop changes lam slightly): same status, residual equal to 4 digits, the MAP
 #: objective within -2e-5..+3.3e-4 relative of the frozen point's (measured by /tmp/regobj.py-style replay).
