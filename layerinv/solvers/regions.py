@@ -243,7 +243,7 @@ class Tangents:
             P = M * D[:, None, :]
             for j in range(s):
                 new[j].append((M[j], P[j]))
-                if old[j] is None:
+                if old[j] is None or l == len(G.layers) - 1:  # the top layer's changes feed no other
                     continue
                 dP = P[j] - old[j][l][1]
                 rows_in[j] = np.flatnonzero(np.any(dP != 0, axis=0))
