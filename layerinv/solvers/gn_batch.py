@@ -38,34 +38,27 @@ def _affine_rows(L, H):
     return np.matmul(H[:, None, :], L.weight.T)[:, 0, :] + L.bias
 
 
-def _forward_cache(G, Z):
-    """``G(z_r)`` (R, n) for every row of Z (R, k), row by row (see :func:`_affine_rows`), and the list of
-    every layer's pre-activation (R, n_l), which :func:`_gram_dense_rows` reuses (all-dense nets; None
-    otherwise)."""
+def _forward_rows(G, Z):
+    """``G(z_r)`` for every row of Z (R, k) -> (R, n), row by row (see :func:`_affine_rows`)."""
     if not all_dense(G):
-        return (np.stack([G.forward_unchecked(z) for z in Z]) if len(Z) else np.zeros((0, G.n))), None
-    h, us = Z, []
+        return np.stack([G.forward_unchecked(z) for z in Z]) if len(Z) else np.zeros((0, G.n))
+    h = Z
     for L in G.layers:
-        u = _affine_rows(L, h)
-        us.append(u)
-        h = L.activation(u)
-    return h, us
+        h = L.activation(_affine_rows(L, h))
+    return h
 
 
 def _fit_rows(G, Z, Y, lam):
-    """``||G(z_r) - y_r||^2 + lam_r ||z_r||^2`` for the rows of Z (R, k), Y (R, n), lam (R,); and the
-    pre-activations of :func:`_forward_cache` (None for a net that is not all dense)."""
-    out, us = _forward_cache(G, Z)
-    r = out - Y
-    return np.einsum("ij,ij->i", r, r) + lam * np.einsum("ij,ij->i", Z, Z), us
+    """``||G(z_r) - y_r||^2 + lam_r ||z_r||^2`` for the rows of Z (R, k), Y (R, n), lam (R,)."""
+    r = _forward_rows(G, Z) - Y
+    return np.einsum("ij,ij->i", r, r) + lam * np.einsum("ij,ij->i", Z, Z)
 
 
-def _normal_rows(G, Z, Y, lam, Ws, us, late=lambda: False):
+def _normal_rows(G, Z, Y, lam, Ws, late=lambda: False):
     """The shifted normal equations of every row: ``M`` (R, k, k) and ``rhs`` (R, k) with
     ``M = J^T J + lam I + 1e-12 (tr(J^T J) / k + 1e-300) I``, ``rhs = J^T (y - G(z)) - lam z`` and J the
     Jacobian of G at z_r on z_r's activation region; and the number of rows done (R, or fewer where
-    ``late()`` said stop between two blocks of :data:`BLOCK` rows; the rest are left unset). ``us``: the
-    pre-activations at Z (:func:`_forward_cache`) when ``Ws`` (all-dense nets) is given."""
+    ``late()`` said stop between two blocks of :data:`BLOCK` rows; the rest are left unset)."""
     R, k = Z.shape
     M = np.empty((R, k, k))
     rhs = np.empty((R, k))
@@ -75,7 +68,7 @@ def _normal_rows(G, Z, Y, lam, Ws, us, late=lambda: False):
             return M, rhs, s
         e = min(s + BLOCK, R)
         if Ws is not None:
-            JtJ, Jtr = _gram_dense_rows(G, [u[s:e] for u in us], Y[s:e], Ws)
+            JtJ, Jtr = _gram_dense_rows(G, Z[s:e], Y[s:e], Ws)
         else:
             from .gauss_newton import jacobian
 
@@ -90,55 +83,35 @@ def _normal_rows(G, Z, Y, lam, Ws, us, late=lambda: False):
     return M, rhs, R
 
 
-#: Doubles per gathered block of output rows (rows x active outputs x width of the last hidden layer).
-GATHER = 1 << 21
-
-
-def _gram_dense_rows(G, us, Y, Ws):
-    """``(J^T J, J^T (y - G(z)))`` per row (shapes (R, k, k), (R, k)) for an all-dense net, from the
-    pre-activations ``us`` (list of (R, n_l)) of :func:`_forward_cache`. The hidden layers' Jacobians
-    ``A`` (R, n_{L-1}, k) are stacked; the output layer's rows enter only where the output's slope is
-    nonzero (a ReLU output zeroes most rows of an MNIST image), so the cost follows the active outputs.
-    Rows with the same number of active outputs run as one stacked product (``(g, m, n_{L-1}) @ (g,
-    n_{L-1}, k)``, which NumPy runs matrix by matrix), so each row's products have shapes of that row
-    alone and are the ones a row-by-row loop would compute."""
-    A = None
-    for L, W, u in zip(G.layers[:-1], Ws[:-1], us[:-1]):
+def _gram_dense_rows(G, Z, Y, Ws):
+    """``(J^T J, J^T (y - G(z)))`` per row (shapes (R, k, k), (R, k)) for an all-dense net. The hidden
+    layers' Jacobians ``A`` (R, n_{L-1}, k) are stacked; the output layer's rows enter only where the
+    output's slope is nonzero (a ReLU output zeroes most rows of an MNIST image): those rows of W are
+    gathered row by row, so the cost follows the active outputs, and each row's products have shapes
+    of that row alone."""
+    h, A = Z, None
+    for L, W in zip(G.layers[:-1], Ws[:-1]):
+        u = _affine_rows(L, h)
         d = L.activation.derivative(u)
         A = W[None, :, :] * d[:, :, None] if A is None else np.matmul(W, A) * d[:, :, None]
-    top, Wt, u = G.layers[-1], Ws[-1], us[-1]
+        h = L.activation(u)
+    top, Wt = G.layers[-1], Ws[-1]
+    u = _affine_rows(top, h)
     d = top.activation.derivative(u)
     res = Y - top.activation(u)
-    R, k = u.shape[0], Ws[0].shape[1]
-    width = Wt.shape[1]
+    R, k = Z.shape
     JtJ, Jtr = np.zeros((R, k, k)), np.zeros((R, k))
     unit = bool(np.all((d == 0.0) | (d == 1.0)))  # ReLU: the gathered rows need no scaling
-    on = d != 0.0
-    count = np.count_nonzero(on, axis=1)
-    order = np.argsort(count, kind="stable")  # rows by count: each count is one run of `order`
-    on = on[order]
-    cc = np.nonzero(on)[1]  # the active outputs of row order[0], then of order[1], ...
-    rf = res[order][on]
-    df = None if unit else d[order][on]
-    cs = count[order]
-    offs = np.r_[0, np.cumsum(cs)]
-    bounds = np.flatnonzero(np.diff(cs)) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, R]):
-        m = int(cs[lo])
-        if m == 0:
+    rr, cc = np.nonzero(d)
+    cuts = np.searchsorted(rr, np.arange(R + 1))
+    for b in range(R):
+        on = cc[cuts[b]:cuts[b + 1]]
+        if on.size == 0:
             continue
-        step = max(1, GATHER // (m * width))
-        for s in range(lo, hi, step):
-            e = min(s + step, hi)
-            g = order[s:e]
-            sl = slice(int(offs[s]), int(offs[e]))
-            Wg = Wt[cc[sl].reshape(e - s, m)]
-            if df is not None:
-                Wg *= df[sl].reshape(e - s, m, 1)
-            J = Wg if A is None else np.matmul(Wg, A[g])
-            Jt = J.transpose(0, 2, 1)
-            JtJ[g] = np.matmul(Jt, J)
-            Jtr[g] = np.matmul(Jt, rf[sl].reshape(e - s, m, 1))[:, :, 0]
+        Wg = Wt[on] if unit else Wt[on] * d[b, on, None]
+        J = Wg if A is None else Wg @ A[b]
+        JtJ[b] = J.T @ J
+        Jtr[b] = J.T @ res[b, on]
     return JtJ, Jtr
 
 
@@ -195,7 +168,7 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20, deadline=None):
         return Z, np.zeros(0), iters, cut
     late = (lambda: False) if deadline is None else (lambda: time.perf_counter() > deadline)
     Ws = [L.weight for L in G.layers] if all_dense(G) else None
-    F, us = _fit_rows(G, Z, Y, lam)  # us: pre-activations at Z of the rows still running (row i: act[i])
+    F = _fit_rows(G, Z, Y, lam)
     act = np.arange(R)
     for it in range(1, steps + 1):
         if act.size == 0:
@@ -205,7 +178,7 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20, deadline=None):
             break
         iters[act] = it
         Za, Ya, la, fa = Z[act], Y[act], lam[act], F[act]
-        M, rhs, done = _normal_rows(G, Za, Ya, la, Ws, us, late)
+        M, rhs, done = _normal_rows(G, Za, Ya, la, Ws, late)
         step = np.full(rhs.shape, np.nan)
         step[:done] = _solve_rows(M[:done], rhs[:done])
         cut[act[done:]] = True  # the clock stopped the normal equations before these rows
@@ -213,7 +186,6 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20, deadline=None):
         ok = np.all(np.isfinite(step), axis=1)  # a singular system ends the row (the single path's break)
         alpha = np.ones(act.size)
         cand_z, cand_f = np.empty_like(Za), np.full(act.size, np.nan)
-        cand_u = None if us is None else [np.empty_like(u) for u in us]
         accepted = np.zeros(act.size, dtype=bool)
         pend = np.flatnonzero(ok)
         for _ in range(halvings):
@@ -223,13 +195,10 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20, deadline=None):
                 cut[act[pend]] = True
                 break
             zc = Za[pend] + alpha[pend, None] * step[pend]
-            fc, uc = _fit_rows(G, zc, Ya[pend], la[pend])
+            fc = _fit_rows(G, zc, Ya[pend], la[pend])
             win = fc < fa[pend]
             hit = pend[win]
             cand_z[hit], cand_f[hit], accepted[hit] = zc[win], fc[win], True
-            if uc is not None:
-                for cu, u in zip(cand_u, uc):
-                    cu[hit] = u[win]
             pend = pend[~win]
             alpha[pend] *= 0.5
         acc = np.flatnonzero(accepted)
@@ -238,8 +207,6 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20, deadline=None):
         Z[rows], F[rows] = cand_z[acc], cand_f[acc]
         go_on = ~((decrease <= rtol * np.maximum(F[rows], 1e-300)) | (F[rows] == 0.0))
         act = rows[go_on]
-        if us is not None:
-            us = [cu[acc[go_on]] for cu in cand_u]
     return Z, F, iters, cut
 
 
