@@ -109,44 +109,54 @@ def polish_many(G, X, pending, lam, n_starts, *, time_limit=None):
         _finish(G, x, p, *out, S, each)
 
 
-#: The fit phase (lam = 0) only estimates the noise and picks the MAP start: it stops when a step gains
-#: less than this fraction of the objective (the MAP phase then runs to ``gn_rows``' default 1e-8).
-FIT_RTOL = 1e-3
+#: The fit phase (lam = 0) only estimates the noise and picks the MAP starts: it stops when a step gains
+#: less than this fraction of the objective. The MAP phase runs from the ``KEEP`` best fits and stops at
+#: ``MAP_RTOL``. Measured on the shipped and the paper's decoders (80 images, noise variance 0.01 and 0.3):
+#: the same median z-error as running both phases to 1e-8, in about 60% of the time; MAP from 3 fits
+#: instead of 1 lowers the paper decoder's median z-error at variance 0.3 from 0.377 to 0.337.
+FIT_RTOL, KEEP, MAP_RTOL = 1e-3, 3, 1e-6
 
 
 def fit_then_map(G, X, starts, *, lam="auto", deadline=None):
     """Gauss–Newton fit of every image from every start (rows of ``starts``, shape (S, k); lam = 0, rtol
-    :data:`FIT_RTOL`), then MAP Gauss–Newton (rtol 1e-8) from each image's best fit with
-    ``lam = ||G(z) - x||^2 / (n - k)`` of that fit (``lam="auto"``) or the given float. Every row is
-    computed on its own (:func:`.gn_batch.gn_rows`), so one image alone and the same image in a batch
-    give the same bits.
+    :data:`FIT_RTOL`), then MAP Gauss–Newton (rtol :data:`MAP_RTOL`) from each image's :data:`KEEP` best
+    fits with ``lam = ||G(z) - x||^2 / (n - k)`` of the best fit (``lam="auto"``) or the given float; the
+    lowest MAP objective wins (ties: the better fit). Every row is computed on its own
+    (:func:`.gn_batch.gn_rows`), so one image alone and the same image in a batch give the same bits.
 
     Returns a list of N tuples ``(z, f, winning_start, iterations, lam, fit, cut)``: the MAP point, its
     objective, the index of the start whose fit won, total iterations, the lam used, the best fit's
     objective ``||G(z) - x||^2``, and whether the deadline cut any of the image's rows."""
     with np.errstate(all="ignore"):  # a net whose outputs overflow gives f = inf / NaN: that image fails
-        return _fit_then_map(G, np.asarray(X, dtype=np.float64), starts, lam, deadline)
+        return _fit_then_map(G, np.asarray(X, dtype=np.float64), np.asarray(starts, dtype=np.float64), lam,
+                             deadline)
 
 
 def _fit_then_map(G, X, starts, lam, deadline):
-    N, S = X.shape[0], starts.shape[0]
-    Y = np.broadcast_to(X[:, None, :], (N, S, X.shape[1])).reshape(N * S, X.shape[1])
+    N, S, n = X.shape[0], starts.shape[0], X.shape[1]
+    Y = np.broadcast_to(X[:, None, :], (N, S, n)).reshape(N * S, n)
     Z1, F1, I1, C1 = gn_rows(G, Y, np.tile(starts, (N, 1)), np.zeros(N * S), rtol=FIT_RTOL, deadline=deadline)
     F1m = np.where(np.isfinite(F1), F1, np.inf).reshape(N, S)
-    win = np.argmin(F1m, axis=1)  # first of the lowest: ties go to the earlier start
-    best = win + S * np.arange(N)
-    fit = F1[best]
+    K = min(KEEP, S)
+    order = np.argsort(F1m, axis=1, kind="stable")[:, :K]  # the K best fits of each image, ties in start order
+    fit = F1m[np.arange(N), order[:, 0]]
     lams = fit / max(G.n - G.k, 1) if isinstance(lam, str) else np.full(N, float(lam))
     lams = np.where(np.isfinite(lams) & (lams > 0), lams, 0.0)
-    go = np.flatnonzero(lams > 0)
-    Z, F = Z1[best].copy(), fit.copy()
-    I2, C2 = np.zeros(N, dtype=np.int64), np.zeros(N, dtype=bool)
+    rows = (order + S * np.arange(N)[:, None]).ravel()  # image i's candidates: rows i*K .. i*K + K - 1
+    img = np.repeat(np.arange(N), K)
+    go = np.flatnonzero(lams[img] > 0)
+    Z2, F2 = Z1[rows].copy(), F1[rows].copy()
+    I2, C2 = np.zeros(N * K, dtype=np.int64), np.zeros(N * K, dtype=bool)
     if go.size:
-        Z2, F2, it2, c2 = gn_rows(G, X[go], Z[go], lams[go], deadline=deadline)
-        Z[go], F[go], I2[go], C2[go] = Z2, F2, it2, c2
-    its = I1.reshape(N, S).sum(axis=1) + I2
-    cut = C1.reshape(N, S).any(axis=1) | C2
-    return [(Z[i], float(F[i]), int(win[i]), int(its[i]), float(lams[i]), float(fit[i]), bool(cut[i]))
+        Z2[go], F2[go], I2[go], C2[go] = gn_rows(G, X[img[go]], Z2[go], lams[img[go]], rtol=MAP_RTOL,
+                                                 deadline=deadline)
+    F2m = np.where(np.isfinite(F2), F2, np.inf).reshape(N, K)
+    pick = np.argmin(F2m, axis=1)  # first of the lowest
+    best = pick + K * np.arange(N)
+    win = order[np.arange(N), pick]
+    its = I1.reshape(N, S).sum(axis=1) + I2.reshape(N, K).sum(axis=1)
+    cut = C1.reshape(N, S).any(axis=1) | C2.reshape(N, K).any(axis=1)
+    return [(Z2[best[i]], float(F2[best[i]]), int(win[i]), int(its[i]), float(lams[i]), float(fit[i]), bool(cut[i]))
             for i in range(N)]
 
 
@@ -165,7 +175,8 @@ def _finish(G, x, p, z, f, which, iters, lam, fit, cut, n_starts, seconds):
     res.residual = relative_residual(G, z, x)
     res.status = "time_limit" if cut else "converged"
     res.message += (f" -> Gauss-Newton inside activation regions from {n_starts} quasi-random start(s) (best fit "
-                    f"||G(z) - x||^2 = {fit:.4g}, start {which}), then the MAP refinement (lam {lam:.3g}): "
+                    f"||G(z) - x||^2 = {fit:.4g}), then the MAP refinement (lam {lam:.3g}) from the {KEEP} best fits, "
+                    f"won by the fit from start {which}: "
                     f"||G(z) - x||^2 + lam ||z||^2 = {f:.4g}; a local fit, not a certified optimum (for a certified "
                     f"lower bound on the fit: layerinv.certificate.fit_lower_bound(G, x), or method='linf')"
                     + (" (cut by time_limit: the best point found so far; depends on timing)." if cut else "."))

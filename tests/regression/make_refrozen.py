@@ -19,12 +19,12 @@ HERE = pathlib.Path(__file__).parent
 REFROZEN_FILE = HERE / "refrozen.npz"
 
 #: case -> reason. Issue 11 (2026-12-02, session 3): auto's noisy route no longer runs the layer-wise linf
-#: LP; Gauss-Newton fits from 8 quasi-random starts (fit phase stopped at rtol 1e-3), then MAP from the best
-#: fit. On these five cases of the 4x20x60 and 8x12x30 nets the MAP point moved by 3e-4..7e-3 relative
-#: (the fit phase's looser stop changes lam slightly): same status, residual equal to 4 digits, the MAP
-#: objective within -2e-5..+3.3e-4 relative of the frozen point's (measured by /tmp/regobj.py-style replay).
+#: LP; Gauss-Newton fits from 8 quasi-random starts (stopped at rtol 1e-3), then MAP from the 3 best fits
+#: (stopped at rtol 1e-6). On these eight cases of the 4x20x60, 6x40 and 8x12x30 nets the MAP point moved by
+#: 1e-6..7e-3 relative: same status, residual equal to 4 digits, and the MAP objective (at the new lam)
+#: within -2e-5..+3.4e-4 relative of the frozen point's (measured by replaying both points).
 REFROZEN = {i: "auto's noisy route: Gauss-Newton from quasi-random starts, no linf LP (issue 11, session 3)"
-            for i in (14, 62, 78, 86, 126)}
+            for i in (14, 38, 62, 70, 78, 86, 118, 126)}
 
 
 def save(path=REFROZEN_FILE):
