@@ -252,6 +252,8 @@ def main(argv=None):
     p.add_argument("--no-cluster", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--generator", default="dense", help="which shipped decoder (load_mnist_generator(name))")
+    p.add_argument("--sets", default="exact,noisy,digits,memory",
+                   help="comma-separated subset of exact,noisy,digits,memory to run (default all)")
     args = p.parse_args(argv)
     q = args.quick
     G = load_mnist_generator(args.generator)
@@ -268,8 +270,10 @@ def main(argv=None):
     n_exact, n_noisy, n_real, loop_n = (1000, 100, 20, 30) if q else (10000, 1000, 100, 200)
     Zt = rng.standard_normal((n_exact, G.k))
     Ztune = rng.standard_normal((50, G.k))
-    rows += run_ways(G, "exact", G(Zt), Zt, G(Zt), ["exact"], args, client, 256, loop_n * 5,
-                     {"exact": (G(Ztune), Ztune, G(Ztune))})
+    only = set(args.sets.split(","))
+    if "exact" in only:
+        rows += run_ways(G, "exact", G(Zt), Zt, G(Zt), ["exact"], args, client, 256, loop_n * 5,
+                         {"exact": (G(Ztune), Ztune, G(Ztune))})
     csgm_sets = {}
     sets = []
     for var in (0.01, 0.3):
@@ -282,13 +286,16 @@ def main(argv=None):
     digits, _ = load_mnist_test_digits()
     csgm_sets["real digits"] = (digits[50:], None, digits[50:])  # tuned on the other half (disjoint images)
     sets.append(("real digits", digits[:n_real], None, digits[:n_real]))
+    sets = [t for t in sets if ("digits" if t[0] == "real digits" else "noisy") in only]
     for name, X, Z, Xc in sets:
         rows += run_ways(G, name, X, Z, Xc, ["linf", "auto"], args, client, 50 if not q else 10, loop_n, csgm_sets)
     if client is not None:
         client.close()
         cluster.close()
-    with tempfile.TemporaryDirectory() as tmp:
-        mem = peak_memory(G, 7000 if q else 70000, tmp)
+    mem = None
+    if "memory" in only:
+        with tempfile.TemporaryDirectory() as tmp:
+            mem = peak_memory(G, 7000 if q else 70000, tmp)
     goals = targets(rows, mem, [name for name, *_ in sets if name.startswith("noisy")])
     print_targets(goals, q)
     if args.out:

@@ -1,8 +1,8 @@
 """Denoising with an MNIST generator at the paper's noise (variance 0.3) and a mild one (0.01).
 
 Trial i draws z* ~ N(0, I) and Gaussian noise e ~ N(0, sigma^2 I), observes x = G(z*) + e and
-inverts x with linf, l1, gd (CSGM: Adam, lr 0.01, 1000 steps, restarts as given) and auto (linf,
-then the Gauss–Newton polish from the linf answer and quasi-random starts). Reported per run:
+inverts x with linf, l1, gd (CSGM: Adam, lr 0.01, 1000 steps, restarts as given) and auto (exact pass,
+then Gauss–Newton from 8 quasi-random starts and MAP from the best fits). Reported per run:
 ``||z - z*|| / ||z*||``, the per-pixel MSE of G(z) against the clean G(z*), and seconds.
 ``--net`` picks the shipped decoder (default; ``legacy``: the first shipped one), the paper's own decoder
 (``../shared/reference_nets/lei2019_vae_relu_20_60_784.npz`` when present) or any .npz written by
