@@ -81,11 +81,7 @@ def invert_auto_unpolished(G, x, *, tol, gap_tol, time_limit, polish, lam, start
         lin = layerwise(G, x, "linf", gap_tol=gap_tol, time_limit=left(end))
         steps.append(("linf", lin.status, lin.seconds))
         lin.message = f"exact: {ex.status} ({ex.message}) -> linf (polish=False): {lin.message}"
-        lin.certificate = ex.certificate
-        lin.info["exact"] = ex
-        lin.info["steps"] = steps
-        lin.seconds = time.perf_counter() - t0
-        return lin
+        return _after_exact(lin, ex, steps, t0)
     res = Result(np.full(G.k, np.nan), "inconclusive", f"exact: {ex.status} ({ex.message})", np.nan, 0.0,
                  ex.layers, "gn+map", ex.certificate, {"exact": ex, "steps": steps})
     return Pending(res, time.perf_counter() - t0)
@@ -219,8 +215,14 @@ def recover_auto(G, op, y, **o):
         res.layers = lin.layers + res.layers
         res.method = "linf+gn"
         res.message = f"exact: {ex.status} ({ex.message}) -> linf: {lin.status} -> gn: {res.message}"
+    return _after_exact(res, ex, steps, t0)
+
+
+def _after_exact(res, ex, steps, t0):
+    """``res`` with the exact pass's certificate (a proof that x is not in the range, or None), the exact
+    pass itself and the steps in ``info``, and the seconds since ``t0``."""
     res.certificate = ex.certificate
-    res.info["steps"] = steps
     res.info["exact"] = ex
+    res.info["steps"] = steps
     res.seconds = time.perf_counter() - t0
     return res
