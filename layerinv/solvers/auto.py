@@ -7,8 +7,9 @@ Gauss–Newton inside the activation regions from ``starts`` quasi-random latent
 MAP refinement from the best fit (:func:`fit_then_map`; in a batch one stack over all images and
 starts of a chunk, :func:`polish_many`; the single path is its one-image case). The exact pass's
 infeasibility certificate, when it has one, stays attached (x is not in the range of G). No LP runs
-on this route (measured: the layer-wise ℓ∞ answer as an extra start did not lower the median z-error,
-and its LPs cost 5-10x the rest); ``polish=False`` returns the layer-wise ℓ∞ LP's answer instead.
+on this route (measured: its LPs took about half of auto's time, and the layer-wise ℓ∞ answer as an
+extra start changed the median z-error by 0-7% over 6 nets, most at low noise; docs/results.md, "Round
+3"); ``polish=False`` returns the layer-wise ℓ∞ LP's answer instead.
 
 recover: for inpainting the same on the observed rows (exact, else linf then gn from the LP answer
 and 8 quasi-random starts); for every other operator ``gn``.
