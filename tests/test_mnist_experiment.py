@@ -34,6 +34,10 @@ def test_demo_quick_writes_table_and_figure(tmp_path, capsys):
     rows = C.read_csv(tmp_path / "demo_mnist.csv")
     inpaint = [r for r in rows if r["scenario"].startswith("inpaint")][0]
     assert inpaint["ours_z_error"] < 1e-6  # 90% of pixels of G(z*) pin z* down exactly
+    real = [r for r in rows if r["scenario"].startswith("real")]
+    assert real and all(r["ours_method"] == "gn+map" for r in real)
+    # auto ran no layer LP on a real digit: the table must not present the exact pass's records as LP values
+    assert "per-layer LP t" not in out and all(r["certified_linf_lower"] > 0 for r in real)
 
 
 def test_demo_random_nets_quick(tmp_path, capsys):
