@@ -23,8 +23,8 @@ STATUSES = {
                     "above allow, or per-layer optima that do not compose); no claim about x.",
     "approximate": "z was found by an approximate formulation (e.g. the MILP's first-order model of a sigmoid / "
                    "tanh output); the residual is recomputed, but z is not certified optimal.",
-    "max_iter": "an iterative method (gd, gn, pgd) used its whole step budget.",
-    "converged": "an iterative method (gd, gn, pgd, or auto's Gauss-Newton after the layer-wise LPs) stopped because its "
+    "max_iter": "an iterative method (gd, gn, pgd, auto's Gauss-Newton) used its whole step budget.",
+    "converged": "an iterative method (gd, gn, pgd, or auto's Gauss-Newton) stopped because its "
                  "objective stopped decreasing: a local minimum of the fit, not a certified optimum.",
     "time_limit": "a solver ran out of time; z is the best point found, if any.",
     "failed": "a solver failed or its answer did not pass our checks; see message.",

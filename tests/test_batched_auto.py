@@ -180,3 +180,18 @@ def test_map_many_skips_non_finite_starts_and_reports_no_start():
 def test_tie_order_keeps_start_order_among_equal_objectives():
     f = np.array([3.0, 1.0 + 1e-15, 2.0, 1.0, 1.0 + 1e-3])
     assert list(_tie_order(f)) == [1, 3, 4, 2, 0]
+
+
+def test_a_map_run_that_uses_its_whole_budget_says_max_iter(monkeypatch):
+    """'converged' promises the objective stopped decreasing; a Gauss-Newton run cut by its step budget
+    is 'max_iter' (both ok), in a batch as one by one."""
+    import layerinv.solvers.auto as A
+
+    G, X = _mnist_noisy(2)
+    assert all(invert(G, x, method="auto").status == "converged" for x in X)
+    monkeypatch.setattr(A, "STEPS", 1)
+    single = [invert(G, x, method="auto") for x in X]
+    batch = invert(G, X, method="auto")
+    for i, r in enumerate(single):
+        assert r.status == "max_iter" and r.ok and r.info["steps"][-1][1] == "max_iter"
+        assert batch.status[i] == "max_iter" and np.array_equal(batch.z[i], r.z)

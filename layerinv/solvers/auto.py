@@ -112,6 +112,8 @@ def polish_many(G, X, pending, lam, n_starts, *, time_limit=None):
 #: the same median z-error as running both phases to 1e-8, in about 60% of the time; MAP from 3 fits
 #: instead of 1 lowers the paper decoder's median z-error at variance 0.3 from 0.377 to 0.337.
 FIT_RTOL, KEEP, MAP_RTOL = 1e-3, 3, 1e-6
+#: Gauss–Newton iterations per row in each phase (a MAP row that uses them all ends ``"max_iter"``).
+STEPS = 20
 
 
 def fit_then_map(G, X, starts, *, lam="auto", deadline=None):
@@ -121,9 +123,10 @@ def fit_then_map(G, X, starts, *, lam="auto", deadline=None):
     lowest MAP objective wins (ties: the better fit). Every row is computed on its own
     (:func:`.gn_batch.gn_rows`), so one image alone and the same image in a batch give the same bits.
 
-    Returns a list of N tuples ``(z, f, winning_start, iterations, lam, fit, cut)``: the MAP point, its
-    objective, the index of the start whose fit won, total iterations, the lam used, the best fit's
-    objective ``||G(z) - x||^2``, and whether the deadline cut any of the image's rows."""
+    Returns a list of N tuples ``(z, f, winning_start, iterations, lam, fit, cut, capped)``: the MAP point,
+    its objective, the index of the start whose fit won, total iterations, the lam used, the best fit's
+    objective ``||G(z) - x||^2``, whether the deadline cut any of the image's rows, and whether the
+    winning row used all :data:`STEPS` iterations (still decreasing: status ``"max_iter"``)."""
     with np.errstate(all="ignore"):  # a net whose outputs overflow gives f = inf / NaN: that image fails
         return _fit_then_map(G, np.asarray(X, dtype=np.float64), np.asarray(starts, dtype=np.float64), lam,
                              deadline)
@@ -132,7 +135,8 @@ def fit_then_map(G, X, starts, *, lam="auto", deadline=None):
 def _fit_then_map(G, X, starts, lam, deadline):
     N, S, n = X.shape[0], starts.shape[0], X.shape[1]
     Y = np.broadcast_to(X[:, None, :], (N, S, n)).reshape(N * S, n)
-    Z1, F1, I1, C1 = gn_rows(G, Y, np.tile(starts, (N, 1)), np.zeros(N * S), rtol=FIT_RTOL, deadline=deadline)
+    Z1, F1, I1, C1 = gn_rows(G, Y, np.tile(starts, (N, 1)), np.zeros(N * S), steps=STEPS, rtol=FIT_RTOL,
+                             deadline=deadline)
     F1m = np.where(np.isfinite(F1), F1, np.inf).reshape(N, S)
     K = min(KEEP, S)
     order = np.argsort(F1m, axis=1, kind="stable")[:, :K]  # the K best fits of each image, ties in start order
@@ -144,22 +148,24 @@ def _fit_then_map(G, X, starts, lam, deadline):
     go = np.flatnonzero(lams[img] > 0)
     Z2, F2 = Z1[rows].copy(), F1[rows].copy()
     I2, C2 = np.zeros(N * K, dtype=np.int64), np.zeros(N * K, dtype=bool)
+    capped = I1[rows] >= STEPS  # the answer's last phase used its whole budget (no MAP: the fit's)
     if go.size:
-        Z2[go], F2[go], I2[go], C2[go] = gn_rows(G, X[img[go]], Z2[go], lams[img[go]], rtol=MAP_RTOL,
+        Z2[go], F2[go], I2[go], C2[go] = gn_rows(G, X[img[go]], Z2[go], lams[img[go]], steps=STEPS, rtol=MAP_RTOL,
                                                  deadline=deadline)
+        capped[go] = I2[go] >= STEPS
     F2m = np.where(np.isfinite(F2), F2, np.inf).reshape(N, K)
     pick = np.argmin(F2m, axis=1)  # first of the lowest
     best = pick + K * np.arange(N)
     win = order[np.arange(N), pick]
     its = I1.reshape(N, S).sum(axis=1) + I2.reshape(N, K).sum(axis=1)
     cut = C1.reshape(N, S).any(axis=1) | C2.reshape(N, K).any(axis=1)
-    return [(Z2[best[i]], float(F2[best[i]]), int(win[i]), int(its[i]), float(lams[i]), float(fit[i]), bool(cut[i]))
-            for i in range(N)]
+    return [(Z2[best[i]], float(F2[best[i]]), int(win[i]), int(its[i]), float(lams[i]), float(fit[i]), bool(cut[i]),
+             bool(capped[best[i]])) for i in range(N)]
 
 
-def _finish(G, x, p, z, f, which, iters, lam, fit, cut, n_starts, seconds):
+def _finish(G, x, p, z, f, which, iters, lam, fit, cut, capped, n_starts, seconds):
     res = p.result
-    res.info["steps"].append(("polish", "time_limit" if cut else "converged", seconds))
+    res.info["steps"].append(("polish", "time_limit" if cut else ("max_iter" if capped else "converged"), seconds))
     res.info["polish"] = {"fit": fit, "objective_after": f, "iterations": iters, "lam": lam, "starts": n_starts,
                           "winner": f"quasi-random start {which}"}
     if not (np.isfinite(f) and np.all(np.isfinite(z))):  # every start overflowed: no fit, no claim
@@ -170,7 +176,7 @@ def _finish(G, x, p, z, f, which, iters, lam, fit, cut, n_starts, seconds):
         return
     res.z = z
     res.residual = relative_residual(G, z, x)
-    res.status = "time_limit" if cut else "converged"
+    res.status = "time_limit" if cut else ("max_iter" if capped else "converged")
     res.message += (f" -> Gauss-Newton inside activation regions from {n_starts} quasi-random start(s) (best fit "
                     f"||G(z) - x||^2 = {fit:.4g}), then the MAP refinement (lam {lam:.3g}) from the {KEEP} best fits, "
                     f"won by the fit from start {which}: "
