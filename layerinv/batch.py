@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from ._threads import one_blas_thread
+from ._threads import one_blas_thread, roomy_malloc
 from .result import LayerRecord, Result
 
 __all__ = ["run_chunks", "invert_chunk", "invert_many", "chunk_bounds", "check_parallel", "DEFAULT_BATCH_SIZE"]
@@ -56,7 +56,7 @@ def run_chunks(fn, chunks, n_jobs, *, unordered=False):
         return gen if unordered else [v for _, v in gen]
     import joblib
 
-    tasks = (joblib.delayed(_indexed)(fn, i, args) for i, args in enumerate(chunks))
+    tasks = (joblib.delayed(_in_worker)(fn, i, args) for i, args in enumerate(chunks))
     par = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered" if unordered else "list")
     out = par(tasks)
     if unordered:
@@ -67,6 +67,13 @@ def run_chunks(fn, chunks, n_jobs, *, unordered=False):
 def _indexed(fn, i, args):
     with one_blas_thread():
         return i, fn(*args)
+
+
+def _in_worker(fn, i, args):
+    """:func:`_indexed` in a joblib/Dask worker process, after :func:`._threads.roomy_malloc` (a worker that
+    inherited Dask's ``MALLOC_TRIM_THRESHOLD_`` would otherwise map and unmap every large array)."""
+    roomy_malloc()
+    return _indexed(fn, i, args)
 
 
 def _fresh(args, X):
