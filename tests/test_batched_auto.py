@@ -8,7 +8,7 @@ import pytest
 
 from layerinv import ReLUNet, invert
 from layerinv.solvers.gauss_newton import gauss_newton, quasi_random_starts
-from layerinv.solvers.gn_batch import _tie_order, gauss_newton_map_many, gn_rows
+from layerinv.solvers.gn_batch import gn_rows
 
 Z_REL = 1e-10  # the criterion: batched vs single-image z
 
@@ -163,23 +163,6 @@ def test_time_limit_bounds_the_polish_batched():
     R = invert(G, X, method="auto", time_limit=TL, starts=3000)
     for i in range(3):
         _assert_cut(R[i])
-
-
-def test_map_many_skips_non_finite_starts_and_reports_no_start():
-    G = ReLUNet.random([4, 20, 60], rng=1, bias=True)
-    X = _noisy(G, np.random.default_rng(1), 2, 0.1)
-    qr = quasi_random_starts(G.k, 3)
-    bad = np.full((2, G.k), np.nan)
-    out = gauss_newton_map_many(G, X, [np.vstack([bad[:1], qr]), bad])
-    z, f, which, iters, lam, cut = out[0]
-    assert not cut
-    assert which >= 1 and np.all(np.isfinite(z)) and lam > 0
-    assert out[1][0] is None and out[1][1] == np.inf and out[1][2] == -1
-
-
-def test_tie_order_keeps_start_order_among_equal_objectives():
-    f = np.array([3.0, 1.0 + 1e-15, 2.0, 1.0, 1.0 + 1e-3])
-    assert list(_tie_order(f)) == [1, 3, 4, 2, 0]
 
 
 def test_a_map_run_that_uses_its_whole_budget_says_max_iter(monkeypatch):

@@ -27,7 +27,7 @@ from ..ops import Inpainting
 from ..result import Result
 from ._common import all_dense, deadline, is_phase, left, objective, op_residual, summary_record
 
-__all__ = ["jacobian", "linearise", "gauss_newton", "gauss_newton_many", "gauss_newton_map",
+__all__ = ["jacobian", "linearise", "gauss_newton", "gauss_newton_many",
            "quasi_random_starts", "recover_gn"]
 
 #: Extra starts of gn when ``restarts`` is None (none for inpainting or with ``init``).
@@ -195,19 +195,6 @@ def gauss_newton_many(G, y, starts, *, lam=0.0, steps=20, rtol=1e-8):
     Z, F, its, _ = gn_rows(G, Y, starts[fin], np.full(fin.size, float(lam)), steps=steps, rtol=rtol, halvings=20)
     out = sorted(((float(F[j]), Z[j], int(fin[j])) for j in range(fin.size)), key=lambda t: t[0])
     return out, int(its.sum())
-
-
-def gauss_newton_map(G, y, starts, *, lam="auto", keep=3):
-    """Fit, then MAP: Gauss–Newton from every start on ``||G(z) - y||^2``; with ``lam="auto"``
-    estimate the noise variance from the best fit (``RSS / (m - k)``) and rerun from the ``keep`` best
-    fits and the first start on ``||G(z) - y||^2 + lam ||z||^2`` (the MAP estimate under z ~ N(0, I)).
-    The one-image case of :func:`.gn_batch.gauss_newton_map_many` (the batched path runs the same kernel).
-
-    Returns ``(z, f, index_of_winning_start, iterations, lam)``.
-    """
-    from .gn_batch import gauss_newton_map_many
-
-    return gauss_newton_map_many(G, np.asarray(y, dtype=np.float64)[None], [starts], lam=lam, keep=keep)[0][:5]
 
 
 # ---------------------------------------------------------------------------------- recover's gn

@@ -14,8 +14,7 @@ A ``deadline`` (a ``time.perf_counter`` time) stops every row still running when
 before each iteration and each step halving); such rows keep their best point so far and are
 reported as cut. Results cut by a deadline depend on timing and are not reproducible.
 
-:func:`gauss_newton_map_many` is auto's fit-then-MAP refinement (:func:`.gauss_newton.gauss_newton_map`)
-for many images, each with its own starts, with both phases run as one stack.
+auto's fit-then-MAP route (:func:`.auto.fit_then_map`) runs both of its phases on this kernel.
 """
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ import numpy as np
 
 from ._common import all_dense
 
-__all__ = ["gn_rows", "gauss_newton_map_many"]
+__all__ = ["gn_rows"]
 
 #: Rows per stacked Jacobian block (a block holds rows x n x k doubles: 256 x 784 x 20 x 8 B = 32 MB).
 BLOCK = 256
@@ -208,93 +207,3 @@ def gn_rows(G, Y, Z0, lam, *, steps=20, rtol=1e-8, halvings=20, deadline=None):
         go_on = ~((decrease <= rtol * np.maximum(F[rows], 1e-300)) | (F[rows] == 0.0))
         act = rows[go_on]
     return Z, F, iters, cut
-
-
-#: Objectives within this fraction of the lowest count as tied: the first such candidate wins (rounding,
-#: which differs between a stack of one image and of many, never decides between equal fits).
-TIE_RTOL = 1e-10
-
-
-def _first_best(f):
-    """Index of the first entry of ``f`` within ``TIE_RTOL`` (relative) of its minimum."""
-    fmin = np.min(f)
-    return int(np.flatnonzero(f <= fmin + TIE_RTOL * abs(fmin))[0]) if np.isfinite(fmin) else int(np.argmin(f))
-
-
-def _tie_order(f, count=None):
-    """Indices of ``f`` by increasing value, where entries within ``TIE_RTOL`` of the lowest one left
-    count as equal and keep their order: repeatedly the first near-lowest entry (only the first
-    ``count`` of them, None: all; each costs a pass over ``f``)."""
-    left, out = list(range(len(f))), []
-    while left and (count is None or len(out) < count):
-        j = left[_first_best(f[left])]
-        out.append(j)
-        left.remove(j)
-    return np.asarray(out, dtype=np.int64)
-
-
-def gauss_newton_map_many(G, X, starts, *, lam="auto", keep=3, deadline=None):
-    """:func:`.gauss_newton.gauss_newton_map` for many images in one stack.
-
-    Parameters
-    ----------
-    G : ReLUNet
-    X : ndarray, shape (N, n)
-        The observations.
-    starts : list of N ndarrays, each of shape (S_i, k)
-        Starting latents of each image (non-finite rows are skipped).
-    lam : "auto" or float
-        ``"auto"``: per image ``RSS / (n - k)`` of its best fit.
-    keep : int
-        The MAP phase starts from the ``keep`` best fits and from the image's first start.
-    deadline : float or None
-        ``time.perf_counter()`` time at which every row stops (:func:`gn_rows`).
-
-    Returns
-    -------
-    list of N tuples ``(z, f, index_of_winning_start, iterations, lam, cut)`` (``(None, inf, -1, 0, 0.0,
-    False)`` for an image without a finite start); ``cut`` says the deadline stopped some of the
-    image's rows.
-    """
-    N = len(starts)
-    img, idx, rows = [], [], []
-    for i, S in enumerate(starts):
-        S = np.asarray(S, dtype=np.float64)
-        fin = np.flatnonzero(np.all(np.isfinite(S), axis=1))
-        img.extend([i] * fin.size)
-        idx.extend(fin.tolist())
-        rows.append(S[fin])
-    img, idx = np.asarray(img, dtype=np.int64), np.asarray(idx, dtype=np.int64)
-    Z1, F1, I1, C1 = gn_rows(G, X[img], np.concatenate(rows) if rows else np.zeros((0, G.k)), np.zeros(img.size),
-                             deadline=deadline)
-    out = [None] * N
-    img2, cand, lam2, origin = [], [], [], []
-    for i in range(N):
-        sel = np.flatnonzero(img == i)
-        if sel.size == 0:
-            out[i] = (None, np.inf, -1, 0, 0.0, False)
-            continue
-        order = sel[_tie_order(F1[sel], max(keep, 1))]  # by objective, ties (to TIE_RTOL) in start order
-        total, cut_i = int(I1[sel].sum()), bool(np.any(C1[sel]))
-        lam_i = F1[order[0]] / max(X.shape[1] - G.k, 1) if lam == "auto" else lam
-        if lam_i <= 0:
-            out[i] = (Z1[order[0]], float(F1[order[0]]), int(idx[order[0]]), total, 0.0, cut_i)
-            continue
-        top = order[:keep]
-        z_first = np.asarray(starts[i][0], dtype=np.float64)  # the first start too, so f <= its objective
-        mine = list(Z1[top]) + ([z_first] if np.all(np.isfinite(z_first)) else [])
-        cand.extend(mine)
-        origin.append((i, [int(idx[t]) for t in top], total, float(lam_i), cut_i))
-        img2.extend([i] * len(mine))
-        lam2.extend([lam_i] * len(mine))
-    if origin:
-        img2 = np.asarray(img2, dtype=np.int64)
-        Z2, F2, I2, C2 = gn_rows(G, X[img2], np.stack(cand), np.asarray(lam2, dtype=np.float64),
-                                 deadline=deadline)
-        for i, top_idx, total, lam_i, cut_i in origin:
-            sel = np.flatnonzero(img2 == i)
-            j = _first_best(F2[sel])
-            r = sel[j]
-            out[i] = (Z2[r], float(F2[r]), top_idx[j] if j < len(top_idx) else 0, total + int(I2[sel].sum()),
-                      lam_i, cut_i or bool(np.any(C2[sel])))
-    return out
