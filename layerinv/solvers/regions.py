@@ -25,8 +25,8 @@ below cannot be reached from an arbitrary one. The route that works runs in late
    ``CERT_STEPS`` bisection steps) when the top layer has at most ``CERT_LP_LIMIT`` entries, else the
    free bound from the output activation's range (the message says how to get the LP's).
 
-Which layers are pinned at the answer (their active rows have full column rank) is reported per layer
-(``LayerRecord.unique``) and in ``Result.info["pinned"]`` / ``["unpinned"]``.
+Which layers are pinned at the answer (their active rows have full column rank;
+:func:`layerinv.solvers.pinning.pinned_layers`) is reported per layer (``LayerRecord.unique``) and in ``Result.info["pinned"]`` / ``["unpinned"]``.
 """
 from __future__ import annotations
 
@@ -35,13 +35,11 @@ import weakref
 
 import numpy as np
 
-from scipy.linalg import lapack
-
 from ..linear_maps import DENSE_LIMIT, Dense
-from ..lp.kernels import _COND, full_rank
 from ..result import LayerRecord, Result
 from ._common import deadline, left, relative_residual
 from .gauss_newton import GN_EXACT, gauss_newton, jacobian, quasi_random_starts
+from .pinning import pinned_layers
 
 __all__ = ["layerwise_can_pin", "pinned_layers", "jacobians", "descend", "invert_regions"]
 
@@ -66,62 +64,14 @@ MAP_STEPS = 20
 #: this many entries (n_out x n_in); above it the dense LP takes minutes per image, and the free bound from
 #: the output activation's range is reported instead.
 CERT_LP_LIMIT, CERT_STEPS = 1 << 20, 4
-#: Maps with at most this many nonzeros keep their sparse matrix for :func:`pinned_layers` (~12 bytes each).
+#: Maps with at most this many nonzeros keep their sparse transpose for :class:`Tangents` (~12 bytes each).
 SPARSE_CACHE = 1 << 22
-_SPARSE = weakref.WeakKeyDictionary()
 
 
 def layerwise_can_pin(G):
     """Whether the layer-wise path can pin every layer: every layer has at least as many outputs as
     inputs and is small enough for the dense layer kernel (``linear_maps.DENSE_LIMIT`` entries)."""
     return all(L.n_out >= L.n_in and L.n_out * L.n_in <= DENSE_LIMIT for L in G.layers)
-
-
-def pinned_layers(G, z):
-    """For every layer at ``G``'s point z: ``(active, pinned, why)``. A layer is pinned when its rows
-    that are active at z (ReLU units with positive pre-activation; every row of other activations)
-    have full column rank; checked on the dense rows of a dense map when they fit ``DENSE_LIMIT``, else on
-    the Gram matrix of the sparse active rows (``n_in`` squared entries) when ``n_in`` is at most 4,096 (the
-    same Cholesky test), else not decided (``pinned`` False)."""
-    out, h = [], z
-    for L in G.layers:
-        u = L.affine(h)
-        idx = np.flatnonzero(u > 0) if L.activation.has_inactive_region else np.arange(L.n_out)
-        if idx.size < L.n_in:
-            out.append((int(idx.size), False, f"{idx.size} active rows < {L.n_in} inputs"))
-        elif isinstance(L.linear, Dense) and idx.size * L.n_in <= DENSE_LIMIT:
-            ok = full_rank(np.asarray(L.linear.rows(idx, dense=True)))
-            out.append((int(idx.size), ok, "active rows have full column rank" if ok else "active rows rank deficient"))
-        elif L.n_in <= 4096:  # the Gram matrix of the sparse rows (cheap for convolutions), then full_rank's test
-            R = _sparse_rows(L.linear, idx)
-            ok = _gram_full_rank((R.T @ R).toarray())
-            out.append((int(idx.size), ok, "active rows have full column rank" if ok else "active rows rank deficient"))
-        else:
-            out.append((int(idx.size), False, f"{idx.size} active rows >= {L.n_in} inputs; rank not checked "
-                                              f"(layer too large)"))
-        h = L.activation(u)
-    return out
-
-
-def _sparse_rows(linear, idx):
-    """``linear``'s rows idx as CSR, sliced from the whole sparse matrix, kept (per map, while the map lives)
-    when it has at most ``SPARSE_CACHE`` nonzeros: building conv rows costs more than the rank test."""
-    A = _SPARSE.get(linear)
-    if A is None:
-        nnz = getattr(linear, "nnz", None)
-        if nnz is None or nnz > SPARSE_CACHE:
-            return linear.rows(idx, dense=False)
-        A = _SPARSE[linear] = linear.to_sparse().tocsr()
-    return A[idx]
-
-
-def _gram_full_rank(gram):
-    """:func:`layerinv.lp.kernels.full_rank`'s Cholesky test on a Gram matrix ``R^T R`` (shape (n, n))."""
-    chol, info = lapack.dpotrf(gram, lower=0, clean=1)
-    if info != 0:
-        return False
-    d = np.diag(chol)
-    return bool(d.min() ** 2 >= _COND * d.max() ** 2)
 
 
 def _fit(G, x, z):
