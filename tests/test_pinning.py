@@ -201,12 +201,14 @@ def test_property_gram_and_verdict(kind, ci, co, h, k, s, p, seed, density):
 
 @pytest.mark.parametrize("scale", [1e-6, 1.0, 1e6])
 def test_nearly_dependent_inputs_are_not_pinned_at_any_scale(scale, storage):
-    """Two input channels with the same weights up to 1e-9: the active rows are numerically rank deficient
-    (sigma_min / sigma_max ~ 1e-9, below the test's 1e-5), though the Cholesky factorisation may succeed; with
-    2e-1 apart they are pinned. Scaling the map changes neither verdict."""
+    """Two input channels with the same weights up to ``gap``: at 1e-9 the Cholesky factorisation fails; at
+    3e-7 it succeeds but its pivots' ratio (~3e-14) is below the test's 1e-10 (sigma_min / sigma_max ~ 7e-8);
+    at 0.2 the rows pin the input. Scaling the map changes no verdict."""
+    from scipy.linalg import lapack
+
     rng = np.random.default_rng(7)
     w = rng.standard_normal((3, 4, 4, 4))
-    for gap, expect in ((1e-9, False), (2e-1, True)):
+    for gap, expect, chol_ok in ((1e-9, False, False), (3e-7, False, True), (2e-1, True, True)):
         wt = w.copy()
         wt[1] = wt[0] + gap * rng.standard_normal(wt[0].shape)
         A = ConvTranspose2d(scale * wt, 2, 1, 0, in_shape=(3, 4, 4))
@@ -215,6 +217,7 @@ def test_nearly_dependent_inputs_are_not_pinned_at_any_scale(scale, storage):
         S = A.to_sparse().toarray()[active]
         sv = np.linalg.svd(S, compute_uv=False)
         assert (sv[-1] >= 1e-5 * sv[0]) == expect  # the construction does what it says
+        assert (lapack.dpotrf(S.T @ S, lower=1)[1] == 0) == chol_ok  # ... and reaches the branch it names
         assert gram_plan(A).full_rank(active) is expect, (gap, scale)
 
 
