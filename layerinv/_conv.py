@@ -43,19 +43,108 @@ def correlate(x, weight, stride, padding, out_hw):
 
 
 def correlate_adjoint(y, weight, stride, padding, in_hw):
-    """Adjoint of :func:`correlate`: y (B, C_out, Ho, Wo) -> (B, C_in, H, W) with (H, W) = in_hw."""
-    B, _, Ho, Wo = y.shape
-    _, C, kh, kw = weight.shape
-    (sh, sw), (ph, pw), (H, W) = stride, padding, in_hw
-    # (Ho - 1) * sh + kh <= H + 2 ph whenever Ho is the correlation's output size for an input of size H
-    xp = np.zeros((B, max(H + 2 * ph, (Ho - 1) * sh + kh), max(W + 2 * pw, (Wo - 1) * sw + kw), C))
-    yt = np.ascontiguousarray(y.transpose(0, 2, 3, 1)).reshape(-1, y.shape[1])
-    taps = np.ascontiguousarray(weight.transpose(2, 3, 0, 1))  # (kh, kw, C_out, C_in)
-    for a in range(kh):
-        for b in range(kw):
-            xp[:, a:a + (Ho - 1) * sh + 1:sh, b:b + (Wo - 1) * sw + 1:sw, :] += \
-                (yt @ taps[a, b]).reshape(B, Ho, Wo, C)
-    return xp[:, ph:ph + H, pw:pw + W, :].transpose(0, 3, 1, 2)
+    """Adjoint of :func:`correlate`: y (B, C_out, Ho, Wo) -> (B, C_in, H, W) with (H, W) = in_hw (see
+    :class:`AdjointPlan`, which a map keeps for its weight)."""
+    return AdjointPlan(weight, stride, padding, y.shape[2:], in_hw)(y)
+
+
+def _phases(k, s, p, n_y, n_x):
+    """One axis of the adjoint, split by output phase: ``[(q, T, [(a, d), ...]), ...]`` for q < s.
+
+    Output positions ``q, q + s, ...`` (T of them) receive from the taps a with ``a - p = q (mod s)``:
+    output ``q + s t`` from input ``t - d``, d = (a - p - q) / s; taps whose window misses the input are
+    left out."""
+    out = []
+    for q in range(s):
+        T = len(range(q, n_x, s))
+        taps = [(a, (a - p - q) // s) for a in range(k) if (a - p - q) % s == 0]
+        out.append((q, T, [(a, d) for a, d in taps if max(0, -d) < min(n_y, T - d)]))
+    return out
+
+
+def _room(n_y, phases):
+    """Padded length of an axis: room for every output phase, and zeros (the padding) under every read of
+    a shifted tap outside [0, n_y)."""
+    reads = [(-d, T - 1 - d) for _, T, taps in phases for _, d in taps]
+    lo = max([-r0 for r0, _ in reads] + [0])
+    hi = max([r1 - (n_y - 1) for _, r1 in reads] + [0])
+    return max(n_y + max(lo, hi), max(T for _, T, _ in phases))
+
+
+class AdjointPlan:
+    """:func:`correlate_adjoint` for one weight and geometry (y of shape (B, C_out, Ho, Wo) -> (B, C, H, W)):
+    per output phase, one matrix product and shifted sums.
+
+    Output phase (py, px) -- the positions ``(py + sh t, px + sw u)`` -- receives from a fixed set of taps
+    (a, b), tap (a, b) from input ``(t - dy, u - dx)``. y is laid out with the rows of all images
+    interleaved, every row followed by a gap of zeros and every channel by rows of zeros: a flat axis of
+    n = Hq * B * Wq positions (row, image, column). One product per phase gives its taps' contributions at
+    every position, each tap's a block of C * n values (channel, position); the phase is the sum of these
+    blocks, each read at the constant shift ``dy * B * Wq + dx`` along the flat (channel, position) axis:
+    a shift by rows moves by whole rows of all images, a shift along a row within it, and the reads outside
+    an image land in the zeros or off the ends (left out). The taps are added in the order (a, b), each
+    product with the same matrix routine as before (``C == 1``: one matrix-vector product per tap), so the
+    sums are the same, in the same order, as adding the taps one by one into a padded output (bitwise, on
+    the BLAS builds tried). Batches go in chunks of at most ``QUEUE`` entries of a phase's products."""
+
+    QUEUE = 1 << 18
+
+    def __init__(self, weight, stride, padding, y_hw, in_hw):
+        Co, C, kh, kw = weight.shape
+        (sh, sw), (ph, pw) = stride, padding
+        (self.Ho, self.Wo), (self.H, self.W), self.stride = tuple(y_hw), tuple(in_hw), (sh, sw)
+        self.C, self.Co = C, Co
+        ry, rx = _phases(kh, sh, ph, self.Ho, self.H), _phases(kw, sw, pw, self.Wo, self.W)
+        self.Hq, self.Wq = _room(self.Ho, ry), _room(self.Wo, rx)
+        taps = weight.transpose(2, 3, 1, 0)  # (kh, kw, C, C_out)
+        #: per output phase: (py, px, Ty, Tx, its taps' weights stacked (n_taps C, C_out) or None for no tap,
+        #: [(dy, dx) per tap])
+        self.phases = []
+        for py, Ty, ty in ry:
+            for px, Tx, tx in rx:
+                if Ty and Tx:
+                    w = np.ascontiguousarray(np.concatenate([taps[a, b] for a, _ in ty for b, _ in tx])) \
+                        if ty and tx else None
+                    self.phases.append((py, px, Ty, Tx, w, [(dy, dx) for _, dy in ty for _, dx in tx]))
+        self.rows = max([len(t) for *_, t in self.phases] + [1]) * C
+
+    def __call__(self, y):
+        B = y.shape[0]
+        out = np.empty((B, self.C, self.H, self.W))
+        step = max(1, self.QUEUE // (self.rows * self.Hq * self.Wq))
+        for i in range(0, B, step):
+            self._chunk(y[i:i + step], out[i:i + step])
+        return out
+
+    def _chunk(self, y, out):
+        B, (sh, sw), C, Co, Ho, Wo, Wq = y.shape[0], self.stride, self.C, self.Co, self.Ho, self.Wo, self.Wq
+        R, n = B * Wq, self.Hq * B * Wq  # a row of every image; a channel
+        if C == 1:  # positions first: one matrix-vector product per tap
+            Y = np.zeros((self.Hq, B, Wq, Co))
+            Y[:Ho, :, :Wo] = y.transpose(2, 0, 3, 1)
+            Y = Y.reshape(n, Co)
+        else:  # channels first: one matrix product per phase
+            Y = np.zeros((Co, self.Hq, B, Wq))
+            Y[:, :Ho, :, :Wo] = y.transpose(1, 2, 0, 3)
+            Y = Y.reshape(Co, n)
+            Q = np.empty((self.rows, n))
+        acc = np.empty(C * n)
+        for py, px, Ty, Tx, w, shifts in self.phases:
+            if w is None:  # no tap reaches these positions
+                out[:, :, py::sh, px::sw] = 0.0
+                continue
+            q = None if C == 1 else np.matmul(w, Y, out=Q[:len(w)]).reshape(-1)  # tap j: q[j C n:(j + 1) C n]
+            for j, (dy, dx) in enumerate(shifts):  # acc[f] += tap j's q[f - dy R - dx], where that is in q
+                o = dy * R + dx
+                lo, hi = max(0, o), min(C * n, C * n + o)
+                src = Y @ w[j] if C == 1 else q[j * C * n:(j + 1) * C * n]
+                if j == 0:
+                    acc[:lo] = 0.0
+                    acc[hi:] = 0.0
+                    acc[lo:hi] = src[lo - o:hi - o]
+                else:
+                    acc[lo:hi] += src[lo - o:hi - o]
+            out[:, :, py::sh, px::sw] = acc.reshape(C, self.Hq, B, Wq)[:, :Ty, :, :Tx].transpose(2, 0, 1, 3)
 
 
 def axis_table(n_rows, n_cols, k, s, p, transposed):

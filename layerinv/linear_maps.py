@@ -243,6 +243,8 @@ class _Conv(LinearMap):
         self.shape = (int(np.prod(self.out_shape)), int(np.prod(self.in_shape)))
         wr = self.weight.transpose(1, 0, 2, 3) if transposed else self.weight
         self._index = _conv.ConvIndex(wr, self.out_shape, self.in_shape, self.stride, self.padding, transposed)
+        small, big = (self.in_shape, self.out_shape) if transposed else (self.out_shape, self.in_shape)
+        self._adjoint = _conv.AdjointPlan(self.weight, self.stride, self.padding, small[1:], big[1:])
 
     def _rows_sparse(self, idx):
         return self._index.rows(idx)
@@ -280,9 +282,7 @@ class Conv2d(_Conv):
         return y.reshape(len(h), -1)
 
     def _rmatvec(self, y):
-        x = _conv.correlate_adjoint(y.reshape((-1,) + self.out_shape), self.weight, self.stride, self.padding,
-                                    self.in_shape[1:])
-        return x.reshape(len(y), -1)
+        return self._adjoint(y.reshape((-1,) + self.out_shape)).reshape(len(y), -1)
 
     def scaled(self, out_scale=None, in_scale=None):
         """The same convolution with per-channel factors on its outputs and/or inputs."""
@@ -320,9 +320,7 @@ class ConvTranspose2d(_Conv):
         self._finish(out, transposed=True)
 
     def _matvec(self, h):
-        x = _conv.correlate_adjoint(h.reshape((-1,) + self.in_shape), self.weight, self.stride, self.padding,
-                                    self.out_shape[1:])
-        return x.reshape(len(h), -1)
+        return self._adjoint(h.reshape((-1,) + self.in_shape)).reshape(len(h), -1)
 
     def _rmatvec(self, y):
         z = _conv.correlate(y.reshape((-1,) + self.out_shape), self.weight, self.stride, self.padding,

@@ -86,6 +86,42 @@ def test_transposed_conv_is_the_adjoint_of_conv():
     assert (abs(T.to_sparse() - C.to_sparse().T)).max() == 0
 
 
+def scatter_adjoint(y, weight, stride, padding, in_hw):
+    """The adjoint of a correlation written out: every tap's product added into a padded output in turn."""
+    B, Co, Ho, Wo = y.shape
+    _, C, kh, kw = weight.shape
+    (sh, sw), (ph, pw), (H, W) = stride, padding, in_hw
+    xp = np.zeros((B, C, max(H + 2 * ph, (Ho - 1) * sh + kh), max(W + 2 * pw, (Wo - 1) * sw + kw)))
+    for a in range(kh):
+        for b in range(kw):
+            xp[:, :, a:a + (Ho - 1) * sh + 1:sh, b:b + (Wo - 1) * sw + 1:sw] += \
+                np.einsum("bohw,oc->bchw", y, weight[:, :, a, b])
+    return xp[:, :, ph:ph + H, pw:pw + W]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("queue", [None, 7])
+def test_adjoint_plan_matches_the_tap_by_tap_sum(seed, queue, monkeypatch):
+    """The shifted-sum kernel of ConvTranspose2d.matvec / Conv2d.rmatvec (_conv.AdjointPlan) on random
+    geometries (kernels 1-5, strides 1-3, paddings up to k - 1, output_padding, inputs of 1-9 pixels,
+    batches of 1 and more, in one chunk or one image per chunk) against the taps added one by one."""
+    from layerinv import _conv
+    if queue is not None:
+        monkeypatch.setattr(_conv.AdjointPlan, "QUEUE", queue)
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        A, _ = random_conv(rng, transposed=bool(rng.integers(2)))
+        small, big = (A.in_shape, A.out_shape) if A.kind == "conv_transpose2d" else (A.out_shape, A.in_shape)
+        for batch in (1, 4):
+            y = rng.standard_normal((batch,) + small)
+            want = scatter_adjoint(y, A.weight, A.stride, A.padding, big[1:]).reshape(batch, -1)
+            got = A.matvec(y.reshape(batch, -1)) if A.kind == "conv_transpose2d" else A.rmatvec(y.reshape(batch, -1))
+            assert got.shape == want.shape
+            assert np.max(np.abs(got - want)) <= 1e-13 * max(1.0, np.max(np.abs(want)))
+            one = A.matvec(y[0].ravel()) if A.kind == "conv_transpose2d" else A.rmatvec(y[0].ravel())
+            assert np.max(np.abs(one - want[0])) <= 1e-13 * max(1.0, np.max(np.abs(want)))
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_other_maps_and_compose(seed):
     rng = np.random.default_rng(seed)
