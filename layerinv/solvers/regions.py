@@ -152,14 +152,15 @@ def jacobians(G, Z, memo=None, idx=None, pre=None):
 class Tangents:
     """Jacobians of G along the paths of several starts, each updated from the start's last one.
 
-    Per start and layer l it keeps ``M_l`` (k, n_l), the tangents of the pre-activations, and
-    ``P_l = M_l * act'(u_l)``. At a new point, where the tangents entering layer l changed only in a
+    Per start and layer l it keeps ``M_l`` (k, n_l), the tangents of the pre-activations,
+    ``P_l = M_l * act'(u_l)`` and the slopes ``act'(u_l)``. At a new point, where the tangents entering layer l changed only in a
     few units (a piecewise-linear net: only where units switched on or off), ``M_l`` is updated by
     ``M_l += dP_{l-1}[:, rows] @ A_l^T[rows]`` through the rows of the map's transpose (kept as CSR,
     :func:`_transpose`) instead of a full product; a layer whose changed rows hold more than
     ``1 / INCREMENT`` of the transpose's nonzeros (or whose map is too large to keep) gets the full
-    batched product. The result equals the full computation up to rounding (the same bits for the same
-    sequence of points)."""
+    batched product; where no tangent entering the layer changed, ``M_l`` is the last one and ``P_l``
+    changes only in the units whose slope did. The result equals the full computation up to rounding
+    (the same bits for the same sequence of points)."""
 
     def __init__(self, G):
         self.G, self.state = G, {}
@@ -169,39 +170,57 @@ class Tangents:
         G, (s, k) = self.G, Z.shape
         known = pre is not None and all(p is not None for p in pre)
         H = Z
-        Pin = np.broadcast_to(np.eye(k), (s, k, k))
+        Pin = [np.eye(k)] * s  # per start: the tangents entering the layer, (k, n_in)
         old = [self.state.get(int(i)) for i in idx]
         new = [[] for _ in range(s)]
         dPin = [None if o is None else np.zeros((k, 0)) for o in old]  # None: the tangents changed everywhere
         rows_in = [None if o is None else np.zeros(0, dtype=np.int64) for o in old]
+        last = len(G.layers) - 1
         for l, L in enumerate(G.layers):
             U = np.stack([p[l] for p in pre]) if known else L.affine(H)
             D = L.activation.derivative(U)
             H = L.activation(U)
             AT = self.maps[l]
-            M = np.empty((s, k, L.n_out))
-            full = []
+            P, full = [None] * s, []
             for j in range(s):
                 if rows_in[j] is None or AT is None or _cost(AT, rows_in[j]) * INCREMENT > _cost(AT, None):
                     full.append(j)
-                elif rows_in[j].size == 0:
-                    M[j] = old[j][l][0]
-                else:
-                    M[j] = old[j][l][0] + _rmul(dPin[j], AT, rows_in[j])
-            if full:
-                M[full] = L.linear.matvec(np.ascontiguousarray(Pin[full]).reshape(-1, L.n_in)).reshape(len(full), k, -1)
-            P = M * D[:, None, :]
-            for j in range(s):
-                new[j].append((M[j], P[j]))
-                if old[j] is None or l == len(G.layers) - 1:  # the top layer's changes feed no other
                     continue
-                dP = P[j] - old[j][l][1]
-                rows_in[j] = np.flatnonzero(np.any(dP != 0, axis=0))
-                dPin[j] = dP[:, rows_in[j]]
+                Mo, Po, Do = old[j][l]
+                if rows_in[j].size:
+                    M = Mo + _rmul(dPin[j], AT, rows_in[j])
+                    P[j] = M * D[j]
+                    new[j].append((M, P[j], D[j]))
+                    if l < last:  # the top layer's changes feed no other
+                        dP = P[j] - Po
+                        rows_in[j] = np.flatnonzero(np.any(dP != 0, axis=0))
+                        dPin[j] = dP[:, rows_in[j]]
+                    continue
+                # the same tangents in: M is the last one; P changes only where the unit's slope did
+                flip = np.flatnonzero(D[j] != Do)
+                P[j] = Po
+                if flip.size:
+                    P[j] = Po.copy()
+                    P[j][:, flip] = Mo[:, flip] * D[j, flip]
+                new[j].append((Mo, P[j], D[j]))
+                if l < last:
+                    dP = P[j][:, flip] - Po[:, flip]
+                    moved = np.any(dP != 0, axis=0)
+                    rows_in[j], dPin[j] = flip[moved], dP[:, moved]
+            if full:
+                Mf = L.linear.matvec(np.stack([Pin[j] for j in full]).reshape(-1, L.n_in)).reshape(len(full), k, -1)
+                Pf = Mf * D[full][:, None, :]
+                for i, j in enumerate(full):
+                    P[j] = Pf[i]
+                    new[j].append((Mf[i], Pf[i], D[j]))
+                    if old[j] is not None and l < last:
+                        dP = Pf[i] - old[j][l][1]
+                        rows_in[j] = np.flatnonzero(np.any(dP != 0, axis=0))
+                        dPin[j] = dP[:, rows_in[j]]
             Pin = P
         for j in range(s):
             self.state[int(idx[j])] = new[j]
-        return H, Pin.transpose(0, 2, 1)
+        return H, np.stack(Pin).transpose(0, 2, 1)
 
 
 #: :class:`Tangents` updates a layer's tangents through the changed rows only when those hold at most
