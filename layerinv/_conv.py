@@ -7,8 +7,9 @@ stride (sh, sw) and zero padding (ph, pw) it maps x of shape (C_in, H, W) to y o
     y[o, i, j] = sum_{c, a, b} W[o, c, a, b] * x[c, i*sh - ph + a, j*sw - pw + b]   (0 outside x)
 
 Its adjoint is PyTorch's ``ConvTranspose2d`` holding the same array (read there as
-(C_in_T, C_out_T, kh, kw)), with the output size fixed by ``output_padding``. Both directions are
-computed here as kh*kw matrix products on strided views, so memory grows with the weights and the
+(C_in_T, C_out_T, kh, kw)), with the output size fixed by ``output_padding``. The correlation is
+computed as kh*kw matrix products on strided views, its adjoint per output phase (:class:`AdjointPlan`:
+one product and shifted sums along a flat, zero-gapped axis), so memory grows with the weights and the
 images, never with n_out * n_in. The same formula, read per row, gives the rows of the sparse
 matrix (:func:`conv_rows`).
 """
