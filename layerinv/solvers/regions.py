@@ -183,8 +183,9 @@ class Tangents:
             H = L.activation(U)
             AT = self.maps[l]
             P, full = [None] * s, []
+            total = None if AT is None else _cost(AT, None)
             for j in range(s):
-                if rows_in[j] is None or AT is None or _cost(AT, rows_in[j]) * INCREMENT > _cost(AT, None):
+                if rows_in[j] is None or AT is None or _cost(AT, rows_in[j]) * INCREMENT > total:
                     full.append(j)
                     continue
                 Mo, Po, Do = old[j][l]
