@@ -140,8 +140,10 @@ class AdjointPlan:
                 lo, hi = max(0, o), min(C * n, C * n + o)
                 src = Y @ w[j] if C == 1 else q[j * C * n:(j + 1) * C * n]
                 if j == 0:
-                    acc[:lo] = 0.0
-                    acc[hi:] = 0.0
+                    if lo:
+                        acc[:lo] = 0.0
+                    if hi < C * n:
+                        acc[hi:] = 0.0
                     acc[lo:hi] = src[lo - o:hi - o]
                 else:
                     acc[lo:hi] += src[lo - o:hi - o]
