@@ -64,12 +64,23 @@ def _phases(k, s, p, n_y, n_x):
 
 
 def _room(n_y, phases):
-    """Padded length of an axis: room for every output phase, and zeros (the padding) under every read of
-    a shifted tap outside [0, n_y)."""
+    """Length of an axis in the flat layout: n_y when no output phase is longer than the input (then a tap's
+    reads outside [0, n_y) land on its own products at indices it never reads itself, which are wiped:
+    :func:`_wipe`), else padded: room for every output phase, and zeros under every shifted read outside."""
+    if max(T for _, T, _ in phases) <= n_y:
+        return n_y
     reads = [(-d, T - 1 - d) for _, T, taps in phases for _, d in taps]
     lo = max([-r0 for r0, _ in reads] + [0])
     hi = max([r1 - (n_y - 1) for _, r1 in reads] + [0])
     return max(n_y + max(lo, hi), max(T for _, T, _ in phases))
+
+
+def _wipe(d, n_y, n_q):
+    """The indices of a tap's products (shift d) that its reads outside [0, n_y) reach on a gapless axis
+    (``n_q == n_y``) -- ``[n_y - d, n_y)`` or ``[0, -d)``, which the tap itself never reads -- else none."""
+    if n_q > n_y or d == 0:
+        return None
+    return (max(n_y - d, 0), n_y) if d > 0 else (0, min(-d, n_y))
 
 
 class AdjointPlan:
@@ -78,12 +89,13 @@ class AdjointPlan:
 
     Output phase (py, px) -- the positions ``(py + sh t, px + sw u)`` -- receives from a fixed set of taps
     (a, b), tap (a, b) from input ``(t - dy, u - dx)``. y is laid out with the rows of all images
-    interleaved, every row followed by a gap of zeros and every channel by rows of zeros: a flat axis of
-    n = Hq * B * Wq positions (row, image, column). One product per phase gives its taps' contributions at
-    every position, each tap's a block of C * n values (channel, position); the phase is the sum of these
-    blocks, each read at the constant shift ``dy * B * Wq + dx`` along the flat (channel, position) axis:
-    a shift by rows moves by whole rows of all images, a shift along a row within it, and the reads outside
-    an image land in the zeros or off the ends (left out). The taps are added in the order (a, b), each
+    interleaved: a flat axis of n = Hq * B * Wq positions (row, image, column). One product per phase gives
+    its taps' contributions at every position, each tap's a block of C * n values (channel, position); the
+    phase is the sum of these blocks, each read at the constant shift ``dy * B * Wq + dx`` along the flat
+    (channel, position) axis: a shift by rows moves by whole rows of all images, a shift along a row within
+    it. A read outside an image lands off the ends (left out), or on zeros: where no phase is longer than
+    the input along an axis (Hq = Ho, a stride-2 decoder's usual case), on the tap's own products at the
+    indices it never reads itself, wiped to zero first; else on a gap of zero rows or columns (Hq > Ho). The taps are added in the order (a, b), each
     product with the same matrix routine as before (``C == 1``: one matrix-vector product per tap), so the
     sums are the same, in the same order, as adding the taps one by one into a padded output (bitwise, on
     the BLAS builds tried). Batches go in chunks of at most ``QUEUE`` entries of a phase's products."""
@@ -99,14 +111,15 @@ class AdjointPlan:
         self.Hq, self.Wq = _room(self.Ho, ry), _room(self.Wo, rx)
         taps = weight.transpose(2, 3, 1, 0)  # (kh, kw, C, C_out)
         #: per output phase: (py, px, Ty, Tx, its taps' weights stacked (n_taps C, C_out) or None for no tap,
-        #: [(dy, dx) per tap])
+        #: [(dy, dx, rows to wipe, columns to wipe) per tap])
         self.phases = []
         for py, Ty, ty in ry:
             for px, Tx, tx in rx:
                 if Ty and Tx:
                     w = np.ascontiguousarray(np.concatenate([taps[a, b] for a, _ in ty for b, _ in tx])) \
                         if ty and tx else None
-                    self.phases.append((py, px, Ty, Tx, w, [(dy, dx) for _, dy in ty for _, dx in tx]))
+                    self.phases.append((py, px, Ty, Tx, w, [(dy, dx, _wipe(dy, self.Ho, self.Hq), _wipe(dx, self.Wo, self.Wq))
+                                                            for _, dy in ty for _, dx in tx]))
         self.rows = max([len(t) for *_, t in self.phases] + [1]) * C
 
     def __call__(self, y):
@@ -120,12 +133,13 @@ class AdjointPlan:
     def _chunk(self, y, out):
         B, (sh, sw), C, Co, Ho, Wo, Wq = y.shape[0], self.stride, self.C, self.Co, self.Ho, self.Wo, self.Wq
         R, n = B * Wq, self.Hq * B * Wq  # a row of every image; a channel
+        gaps = (self.Hq, Wq) != (Ho, Wo)
         if C == 1:  # positions first: one matrix-vector product per tap
-            Y = np.zeros((self.Hq, B, Wq, Co))
+            Y = (np.zeros if gaps else np.empty)((self.Hq, B, Wq, Co))
             Y[:Ho, :, :Wo] = y.transpose(2, 0, 3, 1)
             Y = Y.reshape(n, Co)
         else:  # channels first: one matrix product per phase
-            Y = np.zeros((Co, self.Hq, B, Wq))
+            Y = (np.zeros if gaps else np.empty)((Co, self.Hq, B, Wq))
             Y[:, :Ho, :, :Wo] = y.transpose(1, 2, 0, 3)
             Y = Y.reshape(Co, n)
             Q = np.empty((self.rows, n))
@@ -135,10 +149,14 @@ class AdjointPlan:
                 out[:, :, py::sh, px::sw] = 0.0
                 continue
             q = None if C == 1 else np.matmul(w, Y, out=Q[:len(w)]).reshape(-1)  # tap j: q[j C n:(j + 1) C n]
-            for j, (dy, dx) in enumerate(shifts):  # acc[f] += tap j's q[f - dy R - dx], where that is in q
+            for j, (dy, dx, wy, wx) in enumerate(shifts):  # acc[f] += tap j's q[f - dy R - dx], where in q
                 o = dy * R + dx
                 lo, hi = max(0, o), min(C * n, C * n + o)
                 src = Y @ w[j] if C == 1 else q[j * C * n:(j + 1) * C * n]
+                if wy is not None:
+                    src.reshape(C, self.Hq, B, Wq)[:, wy[0]:wy[1]] = 0.0
+                if wx is not None:
+                    src.reshape(C, self.Hq, B, Wq)[..., wx[0]:wx[1]] = 0.0
                 if j == 0:
                     if lo:
                         acc[:lo] = 0.0
