@@ -273,3 +273,18 @@ def test_pinned_layers_use_the_plan_on_a_convolution(monkeypatch):
     for _ in range(3):
         pinning.pinned_layers(G, rng.standard_normal(G.k))
     assert seen, "the conv layers' rank must come from their Gram plans"
+
+
+def test_bad_arguments_are_named():
+    A = _map(CONFIGS[0], 0)
+    plan = gram_plan(A)
+    for bad in (np.ones(A.n_out - 1, dtype=bool), np.ones(A.n_out)):
+        with pytest.raises(ValueError, match=r"active must be a boolean array of shape \(%d,\)" % A.n_out):
+            plan.full_rank(bad)
+    from layerinv import ReLUNet
+
+    G = ReLUNet.random([3, 8, 16], rng=0)
+    with pytest.raises(ValueError, match="z"):
+        pinning.pinned_layers(G, np.ones(4))
+    with pytest.raises(ValueError, match="z"):
+        pinning.pinned_layers(G, np.array([1.0, np.nan, 0.0]))

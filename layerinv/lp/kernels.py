@@ -64,10 +64,13 @@ def full_rank(M):
     if n == 0:
         return True
     chol, info = lapack.dpotrf(blas.dsyrk(1.0, M.T), lower=0, clean=1)
-    if info != 0:
-        return False
-    d = np.diag(chol)
-    return bool(d.min() ** 2 >= _COND * d.max() ** 2)
+    return info == 0 and pivots_ok(np.diag(chol))
+
+
+def pivots_ok(d):
+    """The rank test on Cholesky pivots d (shape (n,)) of a Gram matrix: the smallest squared is at least
+    ``_COND`` times the largest squared (True for n = 0)."""
+    return bool(d.size == 0 or d.min() ** 2 >= _COND * d.max() ** 2)
 
 
 def _fast_point(system, time_limit=None):

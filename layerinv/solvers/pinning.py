@@ -32,7 +32,8 @@ from scipy.linalg import lapack
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from ..linear_maps import DENSE_LIMIT, Dense
-from ..lp.kernels import _COND, full_rank
+from .._checks import as_float_array
+from ..lp.kernels import full_rank, pivots_ok
 
 __all__ = ["pinned_layers", "GramPlan", "gram_plan"]
 
@@ -56,7 +57,7 @@ def pinned_layers(G, z):
     (int, bool, str), bottom layer first. ``pinned`` is whether the layer's active rows have full column
     rank (see the module docstring); it is False, with the reason in ``why``, when there are fewer active
     rows than inputs, and also when a sparse layer has more than ``RANK_INPUTS`` inputs (not decided)."""
-    out, h = [], np.asarray(z, dtype=np.float64)
+    out, h = [], as_float_array(z, "z", shape=(G.k,))
     for L in G.layers:
         u = L.affine(h)
         active = u > 0 if L.activation.has_inactive_region else np.ones(L.n_out, dtype=bool)
@@ -88,11 +89,7 @@ def gram_full_rank(gram, lower=False):
     """:func:`layerinv.lp.kernels.full_rank`'s Cholesky test on a Gram matrix ``R^T R`` (shape (n, n); only
     the triangle named by ``lower`` is read)."""
     chol, info = lapack.dpotrf(gram, lower=int(lower), clean=0)
-    return info == 0 and _pivots_ok(np.diag(chol))
-
-
-def _pivots_ok(d):
-    return bool(d.size == 0 or d.min() ** 2 >= _COND * d.max() ** 2)
+    return info == 0 and pivots_ok(np.diag(chol))
 
 
 def _sparse_rows(linear, idx):
@@ -123,14 +120,14 @@ def gram_plan(linear):
 class GramPlan:
     """``R^T R`` for any subset R of a sparse matrix A's rows, and the Cholesky rank test on it.
 
-    Attributes: ``n`` (columns of A), ``rowid`` (g, r): the rows of each group (``A.shape[0]`` pads),
+    Attributes: ``m``, ``n`` (rows and columns of A), ``rowid`` (g, r): the rows of each group (``A.shape[0]`` pads),
     ``blocks`` (g, r, s): each group's rows on its support, ``order``: the inputs' new numbering (``order[j]``
     is the new position of column j), ``bandwidth`` (in that order), and the scatter indices of the lower
     triangle of each group's s x s block into band (or dense) storage.
     """
 
-    def __init__(self, n, rowid, blocks, cols, order, bandwidth):
-        self.n, self.rowid, self.blocks, self.order, self.bandwidth = n, rowid, blocks, order, bandwidth
+    def __init__(self, n, rowid, blocks, cols, order, bandwidth, m):
+        self.m, self.n, self.rowid, self.blocks, self.order, self.bandwidth = m, n, rowid, blocks, order, bandwidth
         self.banded = (bandwidth + 1) * BAND_RATIO <= n
         valid = cols >= 0
         new = np.where(valid, order[np.maximum(cols, 0)], 0)
@@ -171,25 +168,32 @@ class GramPlan:
             cols[q, :len(sup)] = sup
             blocks[q, :len(grp), :len(sup)] = np.stack([A.data[A.indptr[i]:A.indptr[i + 1]] for i in grp])
         order, bandwidth = _band_order(cols, n, in_shape)
-        return cls(n, rowid, blocks, cols, order, bandwidth)
+        return cls(n, rowid, blocks, cols, order, bandwidth, m)
+
+    def _mask(self, active):
+        a = np.asarray(active)
+        if a.shape != (self.m,) or a.dtype != bool:
+            raise ValueError(f"active must be a boolean array of shape ({self.m},), one entry per row of the map; "
+                             f"got dtype {a.dtype} and shape {a.shape}.")
+        return a.astype(np.float64)
 
     def gram(self, active):
         """The lower triangle of ``R^T R`` for the rows where ``active`` (bool, shape (m,)) is True, in the
         plan's order: band storage (b + 1, n) (``[i - j, j]`` holds entry (i, j)) or dense (n, n)."""
-        w = np.append(np.asarray(active, dtype=np.float64), 0.0)[self.rowid]  # (g, r)
+        w = np.append(self._mask(active), 0.0)[self.rowid]  # (g, r)
         Gq = np.matmul((self.blocks * w[:, :, None]).transpose(0, 2, 1), self.blocks)  # (g, s, s)
         out = np.bincount(self.flat, weights=Gq.ravel()[self.sel], minlength=self.size)
         return out.reshape(-1, self.n)
 
     def full_rank(self, active):
         """Whether the rows where ``active`` is True have full column rank (the Cholesky test)."""
-        if np.count_nonzero(active) < self.n:
+        if np.count_nonzero(self._mask(active)) < self.n:
             return False
         gram = self.gram(active)
         if not self.banded:
             return gram_full_rank(gram, lower=True)
         chol, info = lapack.dpbtrf(gram, lower=1)
-        return info == 0 and _pivots_ok(chol[0])
+        return info == 0 and pivots_ok(chol[0])
 
 
 def _band_order(cols, n, in_shape):
